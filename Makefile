@@ -1,0 +1,62 @@
+# LotaBots Serverless — developer entry points. `make dev` and `make test` do all set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+CDK_VERSION := 2.1033.0
+CDK := npx --yes aws-cdk@$(CDK_VERSION)
+
+.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff bench layer clean venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e ".[dev,cdk,modal,gpu]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make dev: create the venv, install, start the local stack on 127.0.0.1:3000
+dev: $(STAMP)
+	$(PY) -m devstack
+
+## make test: lint, types, unit, integration, infra, e2e
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest -n 2 --dist loadgroup tests $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy layers/core/lotabots functions devstack gpu_jobs
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+infra: $(STAMP)
+	$(PY) -m pytest tests/infra
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+## make synth: build the layer and function assets (no Docker) and write cdk.out/
+synth: $(STAMP)
+	cd infra/cdk && ../../$(PY) app.py
+
+deploy: $(STAMP)
+	cd infra/cdk && $(CDK) deploy --app "../../$(PY) app.py" --output ../../cdk.out --require-approval broadening --all
+
+diff: $(STAMP)
+	cd infra/cdk && $(CDK) diff --app "../../$(PY) app.py" --output ../../cdk.out --all
+
+## make bench: benchmarks, results in docs/benchmarks.md
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out build .local .pytest_cache .mypy_cache .ruff_cache

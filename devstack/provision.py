@@ -1,0 +1,119 @@
+"""Creates the platform's AWS resources in moto (local stack and tests).
+
+Names come from the same settings the functions read and the queues/rules from
+`lotabots.topology`, so what exists locally is what the CDK app creates in the cloud.
+Returns the environment variables the functions need to find them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lotabots import aws, config, topology
+from lotabots.config import AlertSettings, AuthSettings, DocumentSettings, JobSettings
+
+
+def _create_table(name: str, ttl_attribute: str | None = "expiration") -> None:
+    ddb = aws.client("dynamodb")
+    try:
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ddb.exceptions.ResourceInUseException:
+        return
+    if ttl_attribute:
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+        )
+
+
+def _create_bucket(name: str) -> None:
+    s3 = aws.client("s3")
+    try:
+        s3.create_bucket(Bucket=name)
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+
+
+def _create_queues() -> dict[str, str]:
+    sqs = aws.client("sqs")
+    env: dict[str, str] = {}
+    for queue in topology.QUEUES:
+        dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=queue.name,
+            Attributes={
+                "VisibilityTimeout": str(queue.visibility_timeout_s),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        env[queue.env_var] = url
+    return env
+
+
+def _queue_arn(url: str) -> str:
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def _create_rules(queue_urls: dict[str, str]) -> None:
+    events = aws.client("events")
+    bus = config.core().event_bus_name
+    for rule in topology.EVENT_RULES:
+        events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), EventBusName=bus, State="ENABLED")
+        url = queue_urls[topology.queue(rule.queue).env_var]
+        events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": rule.queue, "Arn": _queue_arn(url)}])
+
+
+def _notify_ingest_queue(bucket: str, queue_url: str) -> None:
+    aws.client("s3").put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": _queue_arn(queue_url),
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "documents/"}]}},
+                }
+            ]
+        },
+    )
+
+
+def _put_secret(name: str, value: dict[str, Any]) -> None:
+    sm = aws.client("secretsmanager")
+    try:
+        sm.create_secret(Name=name, SecretString=json.dumps(value))
+    except sm.exceptions.ResourceExistsException:
+        pass
+
+
+def provision() -> dict[str, str]:
+    """Create everything (idempotent) and return the environment the functions need."""
+    core = config.core()
+    auth = config.load(AuthSettings)
+    documents = config.load(DocumentSettings)
+    jobs = config.load(JobSettings)
+    alerts = config.load(AlertSettings)
+
+    _create_table(core.idempotency_table)
+    _create_table(auth.rate_limit_table)
+    _create_table(jobs.dispatch_table)
+    _create_bucket(documents.bucket)
+    _create_bucket(jobs.artifacts_bucket)
+    queue_urls = _create_queues()
+    _create_rules(queue_urls)
+    _notify_ingest_queue(documents.bucket, queue_urls["DOCUMENT_INGEST_QUEUE_URL"])
+    _put_secret(alerts.integration_token_secret_id, {})
+
+    from lotabots.auth import keys
+
+    keys.ensure_signing_keys()
+    return queue_urls

@@ -1,0 +1,136 @@
+"""Settings read from the environment, one validated class per concern.
+
+Every environment variable the platform reads is declared here; the CDK app and the local
+stack set them, so this module is the contract between the two runtimes. A missing or
+invalid variable fails fast with an error that names it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment does not describe a usable configuration."""
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
+
+
+class CoreSettings(_Base):
+    stage: str = Field("local", alias="LOTABOTS_STAGE")
+    service_name: str = Field("lotabots", alias="POWERTOOLS_SERVICE_NAME")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    db_secret_arn: str | None = Field(None, alias="DB_SECRET_ARN")
+    db_proxy_endpoint: str | None = Field(None, alias="DB_PROXY_ENDPOINT")
+    db_name: str = Field("lotabots", alias="DB_NAME")
+    sqlite_path: str = Field(".local/lotabots.db", alias="LOTABOTS_SQLITE_PATH")
+    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
+    idempotency_table: str = Field("lotabots-idempotency", alias="IDEMPOTENCY_TABLE")
+    cors_allow_origin: str = Field("*", alias="LOTABOTS_CORS_ALLOW_ORIGIN")
+    max_body_bytes: int = Field(1024 * 1024, alias="LOTABOTS_MAX_BODY_BYTES", gt=0)
+
+
+class AuthSettings(_Base):
+    jwt_issuer: str = Field("https://lotabots.local", alias="LOTABOTS_JWT_ISSUER")
+    jwt_audience: str = Field("lotabots-api", alias="LOTABOTS_JWT_AUDIENCE")
+    access_token_ttl_seconds: int = Field(900, alias="ACCESS_TOKEN_TTL_SECONDS", gt=0, le=3600)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, alias="REFRESH_TOKEN_TTL_SECONDS", gt=0)
+    signing_key_secret_id: str = Field("lotabots/jwt-signing-keys", alias="SIGNING_KEY_SECRET_ID")
+    jwks_parameter_name: str = Field("/lotabots/jwks", alias="JWKS_PARAMETER_NAME")
+    jwks_url: str | None = Field(None, alias="LOTABOTS_JWKS_URL")
+    jwks_cache_seconds: int = Field(300, alias="JWKS_CACHE_SECONDS", ge=0)
+    bcrypt_rounds: int = Field(12, alias="BCRYPT_ROUNDS", ge=4, le=16)
+    rate_limit_table: str = Field("lotabots-rate-limits", alias="RATE_LIMIT_TABLE")
+    login_max_failures: int = Field(5, alias="LOGIN_MAX_FAILURES", gt=0)
+    login_ip_max_failures: int = Field(50, alias="LOGIN_IP_MAX_FAILURES", gt=0)
+    login_window_seconds: int = Field(900, alias="LOGIN_WINDOW_SECONDS", gt=0)
+    bootstrap_admin_email: str | None = Field(None, alias="LOTABOTS_BOOTSTRAP_ADMIN_EMAIL")
+    bootstrap_admin_password: str | None = Field(None, alias="LOTABOTS_BOOTSTRAP_ADMIN_PASSWORD")
+
+
+class DocumentSettings(_Base):
+    bucket: str = Field("lotabots-documents", alias="DOCUMENTS_BUCKET")
+    max_bytes: int = Field(50 * 1024 * 1024, alias="DOCUMENT_MAX_BYTES", gt=0)
+    allowed_types: str = Field(
+        "text/plain,text/markdown,application/json,text/csv,application/pdf",
+        alias="DOCUMENT_ALLOWED_TYPES",
+    )
+    upload_url_ttl_seconds: int = Field(900, alias="DOCUMENT_UPLOAD_TTL_SECONDS", gt=0, le=7 * 24 * 3600)
+    download_url_ttl_seconds: int = Field(300, alias="DOCUMENT_DOWNLOAD_TTL_SECONDS", gt=0)
+    quarantine_prefix: str = Field("quarantine/", alias="DOCUMENT_QUARANTINE_PREFIX")
+
+    @property
+    def allowed_type_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.allowed_types.split(",") if t.strip())
+
+
+class JobSettings(_Base):
+    queue_url: str | None = Field(None, alias="GPU_JOBS_QUEUE_URL")
+    default_backend: Literal["local", "modal", "batch"] = Field("local", alias="JOB_BACKEND")
+    artifacts_bucket: str = Field("lotabots-artifacts", alias="ARTIFACTS_BUCKET")
+    dispatch_table: str = Field("lotabots-job-dispatch", alias="JOB_DISPATCH_TABLE")
+    max_input_bytes: int = Field(64 * 1024, alias="JOB_MAX_INPUT_BYTES", gt=0)
+    max_attempts: int = Field(3, alias="JOB_MAX_ATTEMPTS", gt=0)
+    timeout_seconds: int = Field(3600, alias="JOB_TIMEOUT_SECONDS", gt=0)
+    modal_app_name: str = Field("lotabots-gpu", alias="MODAL_APP_NAME")
+    modal_secret_id: str = Field("lotabots/modal", alias="MODAL_SECRET_ID")
+    batch_job_queue: str = Field("lotabots-gpu", alias="BATCH_JOB_QUEUE")
+    batch_job_definition: str = Field("lotabots-gpu-job", alias="BATCH_JOB_DEFINITION")
+
+
+class AlertSettings(_Base):
+    events_queue_url: str | None = Field(None, alias="ALERT_EVENTS_QUEUE_URL")
+    notify_queue_url: str | None = Field(None, alias="NOTIFY_QUEUE_URL")
+    slack_secret_id: str = Field("lotabots/slack", alias="SLACK_SECRET_ID")
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
+    config_parameter: str | None = Field(None, alias="ALERTS_CONFIG_PARAMETER")
+    integration_token_secret_id: str = Field("lotabots/alerts-integration", alias="ALERTS_INTEGRATION_SECRET_ID")
+
+
+class LocalSettings(_Base):
+    """Settings of the developer's local stack only (never read in Lambda)."""
+
+    host: str = Field("127.0.0.1", alias="LOTABOTS_HOST")
+    port: int = Field(3000, alias="LOTABOTS_PORT", gt=0, lt=65536)
+    moto_port: int = Field(0, alias="LOTABOTS_MOTO_PORT", ge=0, lt=65536)
+    state_dir: str = Field(".local", alias="LOTABOTS_STATE_DIR")
+
+    @field_validator("host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        return value.strip()
+
+
+@cache
+def load(settings_class: type[S]) -> S:
+    """Build (once per container) and validate a settings class from the environment."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "?"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError(
+            f"invalid environment for {settings_class.__name__}: " + "; ".join(problems)
+        ) from None
+
+
+def core() -> CoreSettings:
+    return load(CoreSettings)
+
+
+def reset() -> None:
+    """Forget cached settings (tests and the local stack change the environment)."""
+    load.cache_clear()

@@ -1,0 +1,3 @@
+"""Imports every domain's models so Base.metadata is complete (Alembic, tests)."""
+
+from lotabots.audit import models as audit_models  # noqa: F401

@@ -1,0 +1,165 @@
+"""The platform's shape, declared once.
+
+Every function, its API routes, the queues and schedules that trigger it and the EventBridge
+rules that feed those queues. The CDK app builds the cloud from this module and the local
+stack wires the same triggers in one process; a test checks that the synthesized template
+agrees with it. EventBridge rules always target a queue (never a function directly) so
+every asynchronous path has a DLQ and redelivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FunctionKind = Literal["api", "authorizer", "worker", "migration"]
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    env_var: str  # where functions find the queue's URL
+    visibility_timeout_s: int = 180
+    max_receive_count: int = 5
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    queue: str
+    batch_size: int = 10
+    max_batching_window_s: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    name: str
+    expression: str  # EventBridge syntax: "rate(1 minute)", "cron(0 7 * * ? *)"
+
+
+@dataclass(frozen=True)
+class EventRule:
+    name: str
+    pattern: dict[str, Any]
+    queue: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    kind: FunctionKind
+    description: str
+    routes: tuple[str, ...] = ()  # API path prefixes this function serves
+    queues: tuple[QueueTrigger, ...] = ()
+    schedules: tuple[ScheduleTrigger, ...] = ()
+    memory_mb: int = 512
+    timeout_s: int = 15
+    handler: str = "app.lambda_handler"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def code_dir(self) -> str:
+        return f"functions/{self.name}"
+
+
+QUEUES: tuple[Queue, ...] = (
+    Queue("document-ingest", "DOCUMENT_INGEST_QUEUE_URL", visibility_timeout_s=6 * 120, description="S3 ObjectCreated for uploaded documents"),
+    Queue("gpu-jobs", "GPU_JOBS_QUEUE_URL", visibility_timeout_s=6 * 60, description="GPU job requests (API and EventBridge)"),
+    Queue("gpu-results", "GPU_RESULTS_QUEUE_URL", visibility_timeout_s=6 * 30, description="GPU job completions (jobs, Batch, Modal)"),
+    Queue("alert-events", "ALERT_EVENTS_QUEUE_URL", visibility_timeout_s=6 * 30, description="Alarm, job-failure and finding events"),
+    Queue("alert-notify", "NOTIFY_QUEUE_URL", visibility_timeout_s=6 * 60, description="Notifications to deliver to Slack"),
+)
+
+EVENT_RULES: tuple[EventRule, ...] = (
+    EventRule(
+        "document-ingested-to-embed",
+        {"source": ["lotabots.documents"], "detail-type": ["DocumentIngested"]},
+        queue="gpu-jobs",
+        description="Embed every document that becomes ready",
+    ),
+    EventRule(
+        "gpu-job-results",
+        {"source": ["lotabots.gpu"], "detail-type": ["GpuJobCompleted", "GpuJobFailed"]},
+        queue="gpu-results",
+        description="Results reported by GPU jobs (Modal, Batch, local)",
+    ),
+    EventRule(
+        "batch-job-state",
+        {"source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
+         "detail": {"status": ["SUCCEEDED", "FAILED"]}},
+        queue="gpu-results",
+        description="AWS Batch terminal job states",
+    ),
+    EventRule(
+        "alarms-to-alerts",
+        {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
+        queue="alert-events",
+        description="CloudWatch alarms fire and resolve alerts",
+    ),
+    EventRule(
+        "failures-to-alerts",
+        {"source": ["lotabots.jobs", "lotabots.attestation", "lotabots.aiops"],
+         "detail-type": ["GpuJobFailed", "AttestationFailed", "AIOpsFinding"]},
+        queue="alert-events",
+        description="Failed jobs, attestation failures and AIOps findings become alerts",
+    ),
+)
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function("authorizer", "authorizer", "API Gateway REQUEST authorizer (ES256 access tokens)",
+             memory_mb=256, timeout_s=5),
+    Function("auth", "api", "Register, login, refresh, logout, users, JWKS",
+             routes=("/auth", "/users", "/.well-known"), memory_mb=1024, timeout_s=10),
+    Function("aiops", "api", "Health (AIOps routes arrive with the AIOps issue)", routes=("/health",),
+             memory_mb=256, timeout_s=10),
+    Function("migrate", "migration", "Applies Alembic migrations on deploy", memory_mb=512, timeout_s=300),
+    Function("documents", "api", "Document metadata, presigned upload/download, search",
+             routes=("/documents",), memory_mb=512, timeout_s=10),
+    Function("document_ingest", "worker", "Checks, hashes and extracts uploaded documents",
+             queues=(QueueTrigger("document-ingest", batch_size=5),), memory_mb=1024, timeout_s=120),
+    Function("jobs", "api", "GPU job API", routes=("/jobs",), memory_mb=512, timeout_s=10),
+    Function("job_dispatch", "worker", "Submits queued GPU jobs to Modal, AWS Batch or local",
+             queues=(QueueTrigger("gpu-jobs", batch_size=10),), memory_mb=512, timeout_s=60),
+    Function("job_results", "worker", "Records GPU job results; polls Modal and times out stale jobs",
+             queues=(QueueTrigger("gpu-results", batch_size=10),),
+             schedules=(ScheduleTrigger("poll-gpu-jobs", "rate(1 minute)"),), memory_mb=512, timeout_s=30),
+    Function("alerts", "api", "Alerts, silences, acknowledgements", routes=("/alerts", "/silences"),
+             memory_mb=512, timeout_s=10),
+    Function("alert_ingest", "worker", "Normalises alarm/job/finding events into alerts",
+             queues=(QueueTrigger("alert-events", batch_size=10),), memory_mb=512, timeout_s=30),
+    Function("alert_flush", "worker", "Grouping timers: flushes due alert groups to notifications",
+             schedules=(ScheduleTrigger("flush-alert-groups", "rate(1 minute)"),), memory_mb=512, timeout_s=50),
+    Function("alert_notify", "worker", "Delivers notifications to Slack",
+             queues=(QueueTrigger("alert-notify", batch_size=5),), memory_mb=256, timeout_s=60),
+)
+
+
+def function(name: str) -> Function:
+    for fn in FUNCTIONS:
+        if fn.name == name:
+            return fn
+    raise KeyError(name)
+
+
+def queue(name: str) -> Queue:
+    for q in QUEUES:
+        if q.name == name:
+            return q
+    raise KeyError(name)
+
+
+def api_functions() -> tuple[Function, ...]:
+    return tuple(fn for fn in FUNCTIONS if fn.kind == "api")
+
+
+def function_for_path(path: str) -> Function | None:
+    """The API function serving `path` (longest matching prefix)."""
+    best: tuple[int, Function] | None = None
+    for fn in api_functions():
+        for prefix in fn.routes:
+            if (path == prefix or path.startswith(prefix.rstrip("/") + "/")) and (
+                best is None or len(prefix) > best[0]
+            ):
+                best = (len(prefix), fn)
+    return best[1] if best else None

@@ -1,0 +1,100 @@
+"""Builders for API Gateway REST proxy events and a way to call a function's handler."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import uuid
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from lotabots.access import Principal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py as Lambda would (each function is its own module)."""
+    path = ROOT / "functions" / name / "app.py"
+    module_name = f"lotabots_fn_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeLambdaContext:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "test-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    principal: Principal | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_params: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    request_id = str(uuid.uuid4())
+    authorizer: dict[str, Any] = {}
+    if principal is not None:
+        authorizer = {
+            "principalId": principal.user_id,
+            "user_id": principal.user_id,
+            "email": principal.email,
+            "role": principal.role.value,
+        }
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if raw_body is None and body is not None:
+        raw_body = json.dumps(body)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_params,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request_id,
+            "stage": "test",
+            "httpMethod": method.upper(),
+            "path": path,
+            "resourcePath": path,
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+            "authorizer": authorizer or None,
+        },
+        "body": raw_body,
+        "isBase64Encoded": False,
+    }
+
+
+def invoke(function_name: str, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Call a function's handler; returns (status, headers, decoded JSON body or text)."""
+    response = load_function(function_name).lambda_handler(event, FakeLambdaContext())
+    headers = dict(response.get("headers") or {})
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers.setdefault(name, values[-1])
+    body = response.get("body")
+    try:
+        decoded = json.loads(body) if body else None
+    except (TypeError, ValueError):
+        decoded = body
+    return int(response["statusCode"]), headers, decoded
