@@ -1,0 +1,1 @@
+"""`make bench`: benchmarks whose figures are ratios to a baseline measured in the same run."""
