@@ -7,6 +7,7 @@ Returns the environment variables the functions need to find them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -33,10 +34,8 @@ def _create_table(name: str, ttl_attribute: str | None = "expiration") -> None:
 
 def _create_bucket(name: str) -> None:
     s3 = aws.client("s3")
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=name)
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
 
 
 def _create_queues() -> dict[str, str]:
@@ -44,7 +43,9 @@ def _create_queues() -> dict[str, str]:
     env: dict[str, str] = {}
     for queue in topology.QUEUES:
         dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         url = sqs.create_queue(
             QueueName=queue.name,
             Attributes={
@@ -67,9 +68,13 @@ def _create_rules(queue_urls: dict[str, str]) -> None:
     events = aws.client("events")
     bus = config.core().event_bus_name
     for rule in topology.EVENT_RULES:
-        events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern), EventBusName=bus, State="ENABLED")
+        events.put_rule(
+            Name=rule.name, EventPattern=json.dumps(rule.pattern), EventBusName=bus, State="ENABLED"
+        )
         url = queue_urls[topology.queue(rule.queue).env_var]
-        events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": rule.queue, "Arn": _queue_arn(url)}])
+        events.put_targets(
+            Rule=rule.name, EventBusName=bus, Targets=[{"Id": rule.queue, "Arn": _queue_arn(url)}]
+        )
 
 
 def _notify_ingest_queue(bucket: str, queue_url: str) -> None:
@@ -89,10 +94,8 @@ def _notify_ingest_queue(bucket: str, queue_url: str) -> None:
 
 def _put_secret(name: str, value: dict[str, Any]) -> None:
     sm = aws.client("secretsmanager")
-    try:
+    with contextlib.suppress(sm.exceptions.ResourceExistsException):
         sm.create_secret(Name=name, SecretString=json.dumps(value))
-    except sm.exceptions.ResourceExistsException:
-        pass
 
 
 def provision() -> dict[str, str]:

@@ -36,7 +36,9 @@ def client(service_name: str) -> Any:
 @cache
 def resource(service_name: str) -> Any:
     settings = config.core()
-    return _session().resource(service_name, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    return _session().resource(
+        service_name, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
 
 
 def reset() -> None:

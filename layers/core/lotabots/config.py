@@ -95,7 +95,9 @@ class AlertSettings(_Base):
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
     config_parameter: str | None = Field(None, alias="ALERTS_CONFIG_PARAMETER")
-    integration_token_secret_id: str = Field("lotabots/alerts-integration", alias="ALERTS_INTEGRATION_SECRET_ID")
+    integration_token_secret_id: str = Field(
+        "lotabots/alerts-integration", alias="ALERTS_INTEGRATION_SECRET_ID"
+    )
 
 
 class LocalSettings(_Base):

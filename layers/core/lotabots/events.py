@@ -29,5 +29,7 @@ def publish(source: str, detail_type: str, detail: dict[str, Any]) -> str:
     )
     if response.get("FailedEntryCount"):
         entry = response["Entries"][0]
-        raise RuntimeError(f"EventBridge rejected {detail_type}: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}")
+        raise RuntimeError(
+            f"EventBridge rejected {detail_type}: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
+        )
     return str(response["Entries"][0].get("EventId", ""))

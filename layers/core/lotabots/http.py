@@ -75,7 +75,9 @@ def _validation_details(errors: Any) -> list[dict[str, Any]]:
     details = []
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
-        details.append({"field": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")})
+        details.append(
+            {"field": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type", "")}
+        )
     return details
 
 
@@ -89,7 +91,9 @@ def create_resolver() -> APIGatewayRestResolver:
     )
     # A handler returning something its declared model rejects is our bug, not the caller's: 500.
     app = APIGatewayRestResolver(
-        enable_validation=True, cors=cors, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
+        enable_validation=True,
+        cors=cors,
+        response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
     )
 
     @app.exception_handler(AppError)
@@ -97,14 +101,21 @@ def create_resolver() -> APIGatewayRestResolver:
         if exc.status >= 500:
             logger.error("request failed", extra={"code": exc.code})
         return json_error(
-            exc.status, exc.message, exc.code, details=exc.details, request_id=_request_id(app), headers=exc.headers
+            exc.status,
+            exc.message,
+            exc.code,
+            details=exc.details,
+            request_id=_request_id(app),
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return json_error(400, "request body is not valid JSON", "malformed_json", request_id=_request_id(app))
+            return json_error(
+                400, "request body is not valid JSON", "malformed_json", request_id=_request_id(app)
+            )
         return json_error(
             422,
             "request failed validation",

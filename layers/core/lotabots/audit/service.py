@@ -23,8 +23,15 @@ def _canonical_time(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds")
 
 
-def _digest(prev_hash: str, at: datetime, actor_id: str | None, action: str, target_type: str,
-            target_id: str | None, details: dict[str, Any]) -> str:
+def _digest(
+    prev_hash: str,
+    at: datetime,
+    actor_id: str | None,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    details: dict[str, Any],
+) -> str:
     canonical = json.dumps(
         {
             "prev": prev_hash,
@@ -82,8 +89,15 @@ def verify_chain(session: Session) -> tuple[bool, int | None]:
     """Walk the chain; returns (intact, seq of the first broken entry)."""
     prev_hash = GENESIS
     for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
-        expected = _digest(prev_hash, entry.at, entry.actor_id, entry.action, entry.target_type,
-                           entry.target_id, entry.details)
+        expected = _digest(
+            prev_hash,
+            entry.at,
+            entry.actor_id,
+            entry.action,
+            entry.target_type,
+            entry.target_id,
+            entry.details,
+        )
         if entry.prev_hash != prev_hash or entry.hash != expected:
             return False, entry.seq
         prev_hash = entry.hash
