@@ -1,0 +1,158 @@
+"""Loads the functions' handler modules and invokes them as Lambda would, in this process.
+
+Each `functions/<name>/app.py` is imported once under its own module name (one warm
+container per function). Invocations of one function are serialised, as in a single Lambda
+execution environment: the Powertools resolver keeps the current event on the module-level
+`app`, so two requests must never run through it at the same time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lotabots import topology
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT_ID = "123456789012"
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime passes as `context` (the attributes Powertools reads)."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    region: str = "us-east-1"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    identity: Any = None
+    client_context: Any = None
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/[{self.function_version}]{self.aws_request_id[:8]}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    """One function: its topology entry, its handler and the lock of its single container."""
+
+    def __init__(
+        self, spec: topology.Function, handler: Handler, module: Any = None, region: str = "us-east-1"
+    ):
+        self.spec = spec
+        self.handler = handler
+        self.module = module
+        self.region = region
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def new_context(self) -> LambdaContext:
+        return LambdaContext(
+            function_name=self.spec.name,
+            memory_limit_in_mb=self.spec.memory_mb,
+            timeout_s=self.spec.timeout_s,
+            region=self.region,
+        )
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """Run the handler; exceptions propagate like a failed invocation."""
+        context = self.new_context()
+        with self._lock, _as_service(self.spec.name, context.aws_request_id):
+            return self.handler(event, context)
+
+
+@contextmanager
+def _as_service(service: str, request_id: str) -> Iterator[None]:
+    """Logs written during an invocation carry the function's name as the Powertools service,
+    as POWERTOOLS_SERVICE_NAME does per function in Lambda (thread-local keys, so concurrent
+    invocations of other functions keep their own)."""
+    from lotabots.observability import logger
+
+    keys = {"service": service, "function_request_id": request_id}
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
+
+
+def load_module(name: str, root: Path = ROOT) -> Any:
+    """Import functions/<name>/app.py under a unique module name, once."""
+    module_name = f"devstack_fn_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    path = root / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+@dataclass
+class Registry:
+    """The loaded functions, and why the others could not be loaded."""
+
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> LocalFunction | None:
+        return self.functions.get(name)
+
+
+def load_all(specs: Iterable[topology.Function], region: str, root: Path = ROOT) -> Registry:
+    """Load every function's handler; a broken or missing one is reported, not fatal."""
+    registry = Registry()
+    for spec in specs:
+        module_file, _, attribute = spec.handler.rpartition(".")
+        if module_file != "app":
+            registry.failures[spec.name] = f"unsupported handler {spec.handler!r} (expected app.<name>)"
+            continue
+        if not (root / spec.code_dir / "app.py").is_file():
+            registry.failures[spec.name] = f"{spec.code_dir}/app.py does not exist"
+            continue
+        try:
+            module = load_module(spec.name, root)
+            handler = getattr(module, attribute)
+        except Exception:
+            registry.failures[spec.name] = traceback.format_exc(limit=-3).strip()
+            continue
+        registry.functions[spec.name] = LocalFunction(spec, handler, module, region)
+    return registry

@@ -1,0 +1,298 @@
+"""`python -m devstack`: the whole platform in one process, no Docker, no AWS account.
+
+Order matters: moto first (and the environment pointing every SDK client at it), then the
+resources, the database, the first admin, the Parameters and Secrets extension, the
+functions, and finally the triggers (gateway, pollers, schedules, DLQ alarms).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack import environment
+
+log = logging.getLogger("devstack")
+
+
+@dataclass
+class LocalStack:
+    """Starts and stops every local component; `start()` then `stop()` (idempotent)."""
+
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+    moto_url: str = ""
+    admin_email: str | None = None
+    admin_password: str | None = None
+    _moto: Any = None
+    _servers: list[tuple[str, Any]] = field(default_factory=list)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stopped: bool = False
+
+    def start(self) -> None:
+        from lotabots import aws, config
+        from lotabots.config import AuthSettings, CoreSettings, LocalSettings
+
+        local = config.load(LocalSettings)
+        Path(local.state_dir).mkdir(parents=True, exist_ok=True)
+
+        self._start_moto(local.moto_port)
+        self._provision()
+        self._migrate_and_bootstrap()
+        self._start_parameters_extension()
+        config.reset()
+        aws.reset()
+
+        core = config.load(CoreSettings)
+        auth = config.load(AuthSettings)
+        self.admin_email, self.admin_password = auth.bootstrap_admin_email, auth.bootstrap_admin_password
+        registry = self._load_functions(core.aws_region)
+        self._start_gateway(registry, local.host, local.port, core.stage, core.aws_region)
+        self._start_pollers(registry, core.aws_region)
+        self._start_schedules(registry, core.aws_region)
+        self._start_dlq_alarms(core.stage, core.aws_region, core.event_bus_name)
+
+    # Components ------------------------------------------------------------------
+
+    def _start_moto(self, port: int) -> None:
+        from lotabots import aws, config
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        host, bound = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{bound}"
+        environment.point_at_moto(os.environ, self.moto_url)
+        config.reset()
+        aws.reset()
+        log.info("moto server on %s", self.moto_url)
+
+    def _provision(self) -> None:
+        from lotabots import aws, config
+
+        from devstack.provision import provision
+
+        queue_env = provision()
+        os.environ.update(queue_env)
+        config.reset()
+        aws.reset()
+        log.info("provisioned tables, buckets, %d queues (+DLQs), rules and secrets", len(queue_env))
+
+    def _migrate_and_bootstrap(self) -> None:
+        from lotabots.auth.service import bootstrap_admin
+        from lotabots.db import migrate
+        from lotabots.db.engine import database_url
+
+        url = database_url()
+        migrate.upgrade()
+        log.info("database %s migrated", url.split("@")[-1])
+        bootstrap_admin()
+
+    def _start_parameters_extension(self) -> None:
+        from devstack import parameters_extension
+
+        server, url = parameters_extension.start("127.0.0.1", 0)
+        self._servers.append(("parameters extension", server))
+        os.environ["PARAMETERS_EXTENSION_URL"] = url
+        log.info("Parameters and Secrets extension on %s", url)
+
+    def _load_functions(self, region: str) -> Any:
+        from lotabots import topology
+
+        from devstack import runtime
+
+        for spec in topology.FUNCTIONS:
+            for name, value in spec.extra_env.items():
+                if os.environ.setdefault(name, value) != value:
+                    log.warning(
+                        "%s wants %s=%s but the process has %s", spec.name, name, value, os.environ[name]
+                    )
+        specs = [spec for spec in topology.FUNCTIONS if spec.kind != "migration"]
+        registry = runtime.load_all(specs, region)
+        for name, reason in registry.failures.items():
+            log.error("function %s is not available: %s", name, reason)
+        return registry
+
+    def _start_gateway(self, registry: Any, host: str, port: int, stage: str, region: str) -> None:
+        from lotabots import __version__
+
+        from devstack.gateway import Gateway, GatewayServer
+
+        gateway = Gateway(
+            registry,
+            authorizer=registry.get("authorizer"),
+            stage=stage,
+            region=region,
+            cache_seconds=float(os.environ.get("AUTHORIZER_CACHE_SECONDS", "300")),
+            version=__version__,
+        )
+        server = GatewayServer((host, port), gateway)
+        self._servers.insert(0, ("gateway", server))
+        self.url = f"http://{host}:{server.server_port}"
+        self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
+
+    def _start_pollers(self, registry: Any, region: str) -> None:
+        from lotabots import topology
+
+        from devstack.pollers import QueuePoller
+
+        retry_s = int(os.environ.get("LOTABOTS_RETRY_VISIBILITY_SECONDS", "5"))
+        for spec in topology.FUNCTIONS:
+            function = registry.get(spec.name)
+            for trigger in spec.queues:
+                if function is None:
+                    log.error("queue %s has no consumer: %s is not loaded", trigger.queue, spec.name)
+                    continue
+                queue_url = os.environ[topology.queue(trigger.queue).env_var]
+                poller = QueuePoller(
+                    function,
+                    trigger,
+                    sqs=_own_client("sqs", read_timeout=30),
+                    queue_url=queue_url,
+                    region=region,
+                    stop=self.stop_event,
+                    retry_visibility_s=retry_s,
+                )
+                self._spawn(poller)
+
+    def _start_schedules(self, registry: Any, region: str) -> None:
+        from lotabots import topology
+
+        from devstack.scheduler import ScheduleRunner, parse
+
+        speedup = float(os.environ.get("LOTABOTS_SCHEDULE_SPEEDUP", "1"))
+        for spec in topology.FUNCTIONS:
+            function = registry.get(spec.name)
+            for trigger in spec.schedules:
+                if function is None:
+                    log.error("schedule %s has no target: %s is not loaded", trigger.name, spec.name)
+                    continue
+                runner = ScheduleRunner(
+                    function,
+                    trigger.name,
+                    parse(trigger.expression),
+                    stop=self.stop_event,
+                    region=region,
+                    speedup=speedup,
+                )
+                self._spawn(runner)
+
+    def _start_dlq_alarms(self, stage: str, region: str, bus: str) -> None:
+        from lotabots import topology
+
+        from devstack.alarms import DlqAlarmWatcher
+
+        sqs = _own_client("sqs")
+        dlqs = {q.name: sqs.get_queue_url(QueueName=f"{q.name}-dlq")["QueueUrl"] for q in topology.QUEUES}
+        watcher = DlqAlarmWatcher(
+            sqs=sqs,
+            events=_own_client("events"),
+            dlq_urls=dlqs,
+            stage=stage,
+            region=region,
+            bus=bus,
+            stop=self.stop_event,
+            interval_s=float(os.environ.get("LOTABOTS_DLQ_ALARM_SECONDS", "5")),
+        )
+        self._spawn(watcher)
+
+    def _spawn(self, thread: threading.Thread) -> None:
+        self._threads.append(thread)
+        thread.start()
+
+    # Shutdown ---------------------------------------------------------------------
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stop_event.set()
+        for name, server in self._servers:
+            try:
+                server.shutdown()
+                server.server_close()
+            except Exception as exc:
+                log.warning("stopping the %s: %s", name, exc)
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("%s is still busy; leaving it behind", thread.name)
+        if self._moto is not None:
+            self._moto.stop()
+
+    def banner(self) -> str:
+        login = (
+            f"curl -s -X POST {self.url}/auth/login -H 'Content-Type: application/json' "
+            f'-d \'{{"email":"{self.admin_email}","password":"{self.admin_password}"}}\''
+        )
+        return "\n".join(
+            [
+                "",
+                "LotaBots local stack is up (local development only)",
+                f"  API       {self.url}",
+                f"  Docs      {self.url}/docs   (OpenAPI: {self.url}/openapi.json)",
+                f"  moto      {self.moto_url}",
+                f"  admin     {self.admin_email} / {self.admin_password}",
+                f"  log in    {login}",
+                "  Ctrl-C stops everything.",
+                "",
+            ]
+        )
+
+
+def _own_client(service: str, read_timeout: int = 10) -> Any:
+    """A client of its own for a long-lived thread (boto3 sessions are not thread-safe)."""
+    import boto3
+    from botocore.config import Config
+    from lotabots import config
+
+    settings = config.core()
+    session: Any = boto3.session.Session()
+    return session.client(
+        service,
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=Config(read_timeout=read_timeout, retries={"mode": "standard", "max_attempts": 3}),
+    )
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s  %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("devstack")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def main() -> int:
+    _configure_logging()
+    stack = LocalStack()
+
+    def _request_stop(signum: int, _frame: Any) -> None:
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stack.stop_event.set()
+
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    try:
+        stack.start()
+    except Exception:
+        log.exception("the local stack could not start")
+        stack.stop()
+        return 1
+    print(stack.banner(), file=sys.stderr, flush=True)
+    while not stack.stop_event.wait(0.5):
+        pass
+    stack.stop()
+    log.info("stopped")
+    return 0
