@@ -29,7 +29,13 @@ def client(service_name: str) -> Any:
         service_name,
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10),
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=3,
+            read_timeout=10,
+            # Presigned S3 URLs/POSTs default to SigV2 unless SigV4 is asked for explicitly.
+            signature_version="s3v4" if service_name == "s3" else None,
+        ),
     )
 
 
