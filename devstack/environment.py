@@ -12,7 +12,7 @@ from pathlib import Path
 
 # Local development only: printed at start, never used by a deployed stack.
 DEFAULT_ADMIN_EMAIL = "admin@lotabots.local"
-DEFAULT_ADMIN_PASSWORD = "lotabots-local-admin"  # noqa: S105 (dev-only default, printed at start)
+DEFAULT_ADMIN_PASSWORD = "lotabots-dev-password"  # noqa: S105 (dev-only default, printed at start)
 
 DEFAULTS: dict[str, str] = {
     "LOTABOTS_STAGE": "local",

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devstack.runtime import ACCOUNT_ID, LocalFunction, Registry
 from lotabots import access, topology
 from lotabots.errors import error_body
 from lotabots.http import SECURITY_HEADERS
-
-from devstack.runtime import ACCOUNT_ID, LocalFunction, Registry
 
 log = logging.getLogger("devstack.gateway")
 
@@ -577,9 +576,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        # 1xx, 204 and 304 answers carry no body (API Gateway drops one a function returns).
+        bodiless = response.status < 200 or response.status in (204, 304)
+        if not bodiless:
+            self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and not bodiless:
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve

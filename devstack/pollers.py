@@ -16,9 +16,8 @@ import time
 import traceback
 from typing import Any
 
-from lotabots import topology
-
 from devstack.runtime import LocalFunction
+from lotabots import topology
 
 log = logging.getLogger("devstack.pollers")
 

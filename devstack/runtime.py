@@ -3,7 +3,8 @@
 Each `functions/<name>/app.py` is imported once under its own module name (one warm
 container per function). Invocations of one function are serialised, as in a single Lambda
 execution environment: the Powertools resolver keeps the current event on the module-level
-`app`, so two requests must never run through it at the same time.
+`app`, so two requests must never run through it at the same time. Logs a handler writes
+carry its name as `function_name` (from the context Powertools' Logger reads).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,23 +88,8 @@ class LocalFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run the handler; exceptions propagate like a failed invocation."""
         context = self.new_context()
-        with self._lock, _as_service(self.spec.name, context.aws_request_id):
+        with self._lock:
             return self.handler(event, context)
-
-
-@contextmanager
-def _as_service(service: str, request_id: str) -> Iterator[None]:
-    """Logs written during an invocation carry the function's name as the Powertools service,
-    as POWERTOOLS_SERVICE_NAME does per function in Lambda (thread-local keys, so concurrent
-    invocations of other functions keep their own)."""
-    from lotabots.observability import logger
-
-    keys = {"service": service, "function_request_id": request_id}
-    logger.thread_safe_append_keys(**keys)
-    try:
-        yield
-    finally:
-        logger.thread_safe_remove_keys(keys)
 
 
 def load_module(name: str, root: Path = ROOT) -> Any:

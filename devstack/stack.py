@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,9 @@ class LocalStack:
     # Components ------------------------------------------------------------------
 
     def _start_moto(self, port: int) -> None:
-        from lotabots import aws, config
         from moto.server import ThreadedMotoServer
+
+        from lotabots import aws, config
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -76,9 +78,8 @@ class LocalStack:
         log.info("moto server on %s", self.moto_url)
 
     def _provision(self) -> None:
-        from lotabots import aws, config
-
         from devstack.provision import provision
+        from lotabots import aws, config
 
         queue_env = provision()
         os.environ.update(queue_env)
@@ -105,9 +106,8 @@ class LocalStack:
         log.info("Parameters and Secrets extension on %s", url)
 
     def _load_functions(self, region: str) -> Any:
-        from lotabots import topology
-
         from devstack import runtime
+        from lotabots import topology
 
         for spec in topology.FUNCTIONS:
             for name, value in spec.extra_env.items():
@@ -122,9 +122,8 @@ class LocalStack:
         return registry
 
     def _start_gateway(self, registry: Any, host: str, port: int, stage: str, region: str) -> None:
-        from lotabots import __version__
-
         from devstack.gateway import Gateway, GatewayServer
+        from lotabots import __version__
 
         gateway = Gateway(
             registry,
@@ -140,9 +139,8 @@ class LocalStack:
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
 
     def _start_pollers(self, registry: Any, region: str) -> None:
-        from lotabots import topology
-
         from devstack.pollers import QueuePoller
+        from lotabots import topology
 
         retry_s = int(os.environ.get("LOTABOTS_RETRY_VISIBILITY_SECONDS", "5"))
         for spec in topology.FUNCTIONS:
@@ -164,9 +162,8 @@ class LocalStack:
                 self._spawn(poller)
 
     def _start_schedules(self, registry: Any, region: str) -> None:
-        from lotabots import topology
-
         from devstack.scheduler import ScheduleRunner, parse
+        from lotabots import topology
 
         speedup = float(os.environ.get("LOTABOTS_SCHEDULE_SPEEDUP", "1"))
         for spec in topology.FUNCTIONS:
@@ -186,9 +183,8 @@ class LocalStack:
                 self._spawn(runner)
 
     def _start_dlq_alarms(self, stage: str, region: str, bus: str) -> None:
-        from lotabots import topology
-
         from devstack.alarms import DlqAlarmWatcher
+        from lotabots import topology
 
         sqs = _own_client("sqs")
         dlqs = {q.name: sqs.get_queue_url(QueueName=f"{q.name}-dlq")["QueueUrl"] for q in topology.QUEUES}
@@ -253,6 +249,7 @@ def _own_client(service: str, read_timeout: int = 10) -> Any:
     """A client of its own for a long-lived thread (boto3 sessions are not thread-safe)."""
     import boto3
     from botocore.config import Config
+
     from lotabots import config
 
     settings = config.core()
@@ -276,6 +273,8 @@ def _configure_logging() -> None:
 
 def main() -> int:
     _configure_logging()
+    # Handlers that emit no metric of their own would print this on every invocation.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     stack = LocalStack()
 
     def _request_stop(signum: int, _frame: Any) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from lotabots import topology
 
 from devstack.gateway import (
     Gateway,
@@ -22,6 +21,7 @@ from devstack.gateway import (
     policy_allows,
 )
 from devstack.runtime import LocalFunction, Registry
+from lotabots import topology
 
 ARN_PREFIX = "arn:aws:execute-api:us-east-1:123456789012:local/local"
 
@@ -50,7 +50,11 @@ class FakeAuthorizer:
         base = event["methodArn"].split("/", 1)[0]
         context = {"user_id": "u1", "email": "a@example.com", "role": "admin", "admin": True, "n": 3}
         if token == "Bearer good":
-            return {"principalId": "u1", "policyDocument": _policy("Allow", f"{base}/local/*"), "context": context}
+            return {
+                "principalId": "u1",
+                "policyDocument": _policy("Allow", f"{base}/local/*"),
+                "context": context,
+            }
         if token == "Bearer me-only":
             policy = _policy("Allow", f"{base}/local/GET/auth/me")
             return {"principalId": "u1", "policyDocument": policy, "context": context}
@@ -160,7 +164,9 @@ def test_text_bodies_stay_text_and_binary_bodies_are_base64() -> None:
     assert base64.b64decode(binary["body"]) == png
 
     not_utf8 = build_event(
-        _request("POST", "/documents", body=b"\xff\xfe", Content_Type="text/plain"), request_id="r", stage="local"
+        _request("POST", "/documents", body=b"\xff\xfe", Content_Type="text/plain"),
+        request_id="r",
+        stage="local",
     )
     assert not_utf8["isBase64Encoded"] is True
 
@@ -269,7 +275,9 @@ def test_unauthorized_answers_are_not_cached(gateway: Gateway, authorizer: FakeA
     assert len(authorizer.events) == 2
 
 
-def test_authorizer_crash_or_bad_context_is_500_not_a_pass(gateway: Gateway, seen: list[dict[str, Any]]) -> None:
+def test_authorizer_crash_or_bad_context_is_500_not_a_pass(
+    gateway: Gateway, seen: list[dict[str, Any]]
+) -> None:
     def broken(_event: dict[str, Any], _context: Any) -> Any:
         return {"principalId": "u", "policyDocument": _policy("Allow", "*"), "context": {"nested": {"x": 1}}}
 
@@ -300,7 +308,9 @@ def test_unknown_route_of_a_known_function_goes_to_the_function_without_authoriz
     assert authorizer.events == []
 
 
-def test_body_over_the_gateway_limit_is_413_before_any_function(gateway: Gateway, seen: list[dict[str, Any]]) -> None:
+def test_body_over_the_gateway_limit_is_413_before_any_function(
+    gateway: Gateway, seen: list[dict[str, Any]]
+) -> None:
     response = gateway.handle(_request("POST", "/auth/login", body=b"x" * 1001))
     assert response.status == 413
     assert _json(response)["code"] == "payload_too_large"
@@ -324,7 +334,11 @@ def test_proxy_response_headers_merge_and_base64_bodies_are_decoded(gateway: Gat
     def binary(_event: dict[str, Any], _context: Any) -> Any:
         return {
             "statusCode": 201,
-            "headers": {"Content-Type": "application/octet-stream", "Set-Cookie": "ignored", "Content-Length": "1"},
+            "headers": {
+                "Content-Type": "application/octet-stream",
+                "Set-Cookie": "ignored",
+                "Content-Length": "1",
+            },
             "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
             "body": base64.b64encode(payload).decode(),
             "isBase64Encoded": True,
@@ -408,7 +422,9 @@ def served(gateway: Gateway) -> Iterator[str]:
     thread.join(5)
 
 
-def test_http_round_trip_with_binary_body_and_repeated_response_headers(served: str, gateway: Gateway) -> None:
+def test_http_round_trip_with_binary_body_and_repeated_response_headers(
+    served: str, gateway: Gateway
+) -> None:
     def echo_bytes(event: dict[str, Any], _context: Any) -> Any:
         return {
             "statusCode": 200,
@@ -420,13 +436,24 @@ def test_http_round_trip_with_binary_body_and_repeated_response_headers(served: 
     gateway.registry.functions["aiops"].handler = echo_bytes
     gateway.max_body_bytes = 10 * 1024 * 1024
     payload = bytes(range(256)) * 4
-    response = httpx.post(f"{served}/health", content=payload, headers={"Content-Type": "application/octet-stream"})
+    response = httpx.post(
+        f"{served}/health", content=payload, headers={"Content-Type": "application/octet-stream"}
+    )
     assert response.status_code == 200
     assert response.content == payload
     assert response.headers.get_list("X-Multi") == ["1", "2"]
 
 
 def test_http_oversized_request_is_refused_with_413(served: str) -> None:
-    response = httpx.post(f"{served}/auth/login", content=b"x" * 2000)
+    response = httpx.post(f"{served}/auth/login", content=b"x" * 2000, trust_env=False)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+def test_http_204_is_sent_without_a_body_so_keep_alive_stays_in_sync(served: str, gateway: Gateway) -> None:
+    gateway.registry.functions["aiops"].handler = lambda _e, _c: {"statusCode": 204, "body": "null"}
+    with httpx.Client(base_url=served, trust_env=False) as client:
+        first = client.get("/health")
+        second = client.post("/auth/login", content=b"{}")  # same connection
+    assert first.status_code == 204 and first.content == b""
+    assert second.status_code == 200

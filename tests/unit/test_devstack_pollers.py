@@ -13,11 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-from lotabots import topology
 from moto import mock_aws
 
 from devstack.pollers import QueuePoller, failed_message_ids, sqs_event
 from devstack.runtime import LocalFunction
+from lotabots import topology
 
 MAX_RECEIVES = 3
 
@@ -36,7 +36,9 @@ def queues(sqs: Any) -> tuple[str, str]:
         QueueName="work",
         Attributes={
             "VisibilityTimeout": "300",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+            ),
         },
     )["QueueUrl"]
     return url, dlq
@@ -72,7 +74,9 @@ def _poller(sqs: Any, url: str, handler: Recorder, batch_size: int = 10) -> Queu
 
 
 def _bodies(sqs: Any, url: str) -> list[str]:
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        "Messages", []
+    )
     return sorted(m["Body"] for m in messages)
 
 

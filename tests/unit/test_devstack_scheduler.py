@@ -3,16 +3,17 @@ runner's speedup."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from lotabots import topology
 
 from devstack.runtime import LocalFunction
 from devstack.scheduler import Cron, Rate, ScheduleError, ScheduleRunner, parse, scheduled_event
+from lotabots import topology
 
 T0 = datetime(2026, 11, 27, 10, 0, 30, tzinfo=UTC)  # a Friday
 
@@ -128,7 +129,7 @@ def test_runner_fires_repeatedly_with_a_speedup_and_survives_handler_errors() ->
     assert len(events) >= 3
     assert all(e["detail-type"] == "Scheduled Event" for e in events)
     times = [datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%SZ") for e in events[:3]]
-    assert [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)] == [60, 60]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)] == [60, 60]
 
 
 def test_speedup_must_be_positive() -> None:
