@@ -1,0 +1,29 @@
+"""Consumes the gpu-jobs queue (API dispatch requests and `DocumentIngested` events) and submits
+each job to its backend exactly once; partial batch failures go back to the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from lotabots.jobs import dispatch
+from lotabots.jobs.schemas import GpuJobsRecord
+from lotabots.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS, model=GpuJobsRecord)
+
+
+@tracer.capture_method
+def record_handler(record: GpuJobsRecord) -> str:
+    return dispatch.handle_record(record)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

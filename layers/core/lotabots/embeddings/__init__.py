@@ -1,0 +1,1 @@
+"""Document embeddings: vector storage and nearest-neighbour search (pgvector or portable)."""

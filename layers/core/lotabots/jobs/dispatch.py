@@ -1,0 +1,327 @@
+"""Dispatch: turn a gpu-jobs queue message into exactly one backend submission.
+
+Messages are dispatch requests `{job_id}` (API, sweeper) or raw `DocumentIngested` events
+(→ one `embed` job per document version). Before submitting, a record keyed by the job is
+written to DynamoDB with `attribute_not_exists(id)`: a redelivered or duplicated message
+finds it and never starts a second GPU job. A backend that is unavailable releases the
+record and the message comes back after an exponential back-off (`ChangeMessageVisibility`);
+after `max_attempts` tries the job fails and an alert is raised.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from lotabots import aws, config
+from lotabots.db import session_scope
+from lotabots.db.base import utcnow
+from lotabots.jobs import repository as repo
+from lotabots.jobs import service
+from lotabots.jobs.backends import BackendRejected, BackendUnavailable, get_backend
+from lotabots.jobs.models import Job, JobStatus
+from lotabots.jobs.schemas import DispatchRequest, DocumentIngestedEvent, GpuJobsRecord
+from lotabots.jobs.spec import JobSpec, s3_uri
+from lotabots.observability import logger, metrics
+
+MAX_BACKOFF_S = 900
+RECORD_TTL_S = 90 * 24 * 3600
+
+
+class RetryLater(Exception):
+    """Leave the message on the queue; it becomes visible again after `delay_s`."""
+
+    def __init__(self, message: str, delay_s: int) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+class JobInputError(Exception):
+    """The job cannot run as asked (e.g. its document has no text): fail it, do not retry."""
+
+
+# --- the conditional-write map job → backend submission -----------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: Literal["acquired", "submitted", "busy", "taken_over"]
+    handle: str | None = None
+    backend: str | None = None
+
+
+class DispatchMap:
+    """DynamoDB table (`JOB_DISPATCH_TABLE`, hash key `id`): one item per job."""
+
+    def __init__(self, table: str, lease_s: int) -> None:
+        self.table = table
+        self.lease_s = lease_s
+
+    @staticmethod
+    def key(job_id: str) -> dict[str, Any]:
+        return {"id": {"S": f"job#{job_id}"}}
+
+    def claim(self, job_id: str, backend: str, attempt: int) -> Claim:
+        ddb = aws.client("dynamodb")
+        now = int(time.time())
+        item = {
+            **self.key(job_id),
+            "state": {"S": "submitting"},
+            "backend": {"S": backend},
+            "attempt": {"N": str(attempt)},
+            "lease_until": {"N": str(now + self.lease_s)},
+            "created_at": {"N": str(now)},
+            "expiration": {"N": str(now + RECORD_TTL_S)},
+        }
+        try:
+            ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(id)")
+            return Claim("acquired")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        current = ddb.get_item(TableName=self.table, Key=self.key(job_id), ConsistentRead=True).get("Item")
+        if current is None:  # released between our put and get: try once more
+            return self.claim(job_id, backend, attempt)
+        if current["state"]["S"] == "submitted":
+            return Claim("submitted", handle=current["handle"]["S"], backend=current["backend"]["S"])
+        lease_until = int(current["lease_until"]["N"])
+        if lease_until > now:
+            return Claim("busy")
+        # The previous dispatcher died mid-submit: take its lease over (only one taker wins).
+        try:
+            ddb.update_item(
+                TableName=self.table,
+                Key=self.key(job_id),
+                UpdateExpression="SET lease_until = :new, attempt = :attempt",
+                ConditionExpression="#state = :submitting AND lease_until = :old",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":new": {"N": str(now + self.lease_s)},
+                    ":old": {"N": str(lease_until)},
+                    ":attempt": {"N": str(attempt)},
+                    ":submitting": {"S": "submitting"},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return Claim("busy")
+            raise
+        return Claim("taken_over")
+
+    def complete(self, job_id: str, backend: str, handle: str) -> None:
+        aws.client("dynamodb").update_item(
+            TableName=self.table,
+            Key=self.key(job_id),
+            UpdateExpression="SET #state = :submitted, handle = :handle, backend = :backend",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":submitted": {"S": "submitted"},
+                ":handle": {"S": handle},
+                ":backend": {"S": backend},
+            },
+        )
+
+    def release(self, job_id: str) -> None:
+        """Forget an unfinished claim so the next delivery may submit."""
+        ddb = aws.client("dynamodb")
+        try:
+            ddb.delete_item(
+                TableName=self.table,
+                Key=self.key(job_id),
+                ConditionExpression="#state = :submitting",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":submitting": {"S": "submitting"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
+def dispatch_map() -> DispatchMap:
+    cfg = service.settings()
+    return DispatchMap(cfg.dispatch_table, cfg.dispatch_lease_seconds)
+
+
+# --- building what the backend runs --------------------------------------------------------
+
+
+def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
+    """The spec a backend runs; for `embed`, the document text is staged in S3 first."""
+    cfg = service.settings()
+    job_input: dict[str, Any] = dict(job.input)
+    if job.type == "embed":
+        from lotabots.documents import service as documents
+
+        text = documents.load_text(session, job_input["document_id"])
+        if not text:
+            raise JobInputError(
+                f"document {job_input['document_id']} has no extracted text (not ready or deleted)"
+            )
+        key = f"jobs/{job.id}/input.txt"
+        aws.client("s3").put_object(
+            Bucket=cfg.artifacts_bucket,
+            Key=key,
+            Body=text.encode("utf-8"),
+            ContentType="text/plain; charset=utf-8",
+            ServerSideEncryption="AES256",
+        )
+        job_input["text_uri"] = s3_uri(cfg.artifacts_bucket, key)
+    return JobSpec(
+        job_id=job.id,
+        type=job.type,
+        attempt=attempt,
+        input=job_input,
+        artifacts_bucket=cfg.artifacts_bucket,
+        event_bus_name=config.core().event_bus_name,
+        gpu=job.gpu or (cfg.default_gpu if job.backend == "modal" else None),
+        timeout_s=job.timeout_s,
+    )
+
+
+def backoff_seconds(receive_count: int) -> int:
+    base = service.settings().retry_base_seconds
+    return int(min(MAX_BACKOFF_S, base * 2 ** max(0, receive_count - 1)))
+
+
+# --- the dispatch itself --------------------------------------------------------------------
+
+
+def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
+    """Submit one queued job; returns what happened (for logs and tests).
+
+    Raises `RetryLater` when the message should come back later.
+    """
+    dmap = dispatch_map()
+    with session_scope() as session:
+        job = repo.get(session, job_id)
+        if job is None:
+            logger.warning("dispatch request for an unknown job; dropped", extra={"job_id": job_id})
+            return "unknown_job"
+        if job.status != JobStatus.QUEUED:
+            logger.info(
+                "job is no longer queued; nothing to dispatch", extra={"job_id": job_id, "status": job.status}
+            )
+            return "not_queued"
+        backend_name = job.backend
+        attempt = job.attempts + 1
+        claim = dmap.claim(job_id, backend_name, attempt)
+        if claim.outcome == "submitted":
+            # A duplicate delivery: the GPU job was started before. Make sure the job row says so.
+            _mark_dispatched(
+                session, job, claim.backend or backend_name, claim.handle or "", attempt=job.attempts
+            )
+            metrics.add_metric(name="DispatchDuplicates", unit="Count", value=1)
+            return "duplicate"
+        if claim.outcome == "busy":
+            raise RetryLater("another dispatcher is submitting this job", delay_s=dmap.lease_s)
+        repo.set_fields(session, job_id, only_if=[JobStatus.QUEUED], attempts=attempt)
+        try:
+            spec = build_spec(session, job, attempt)
+        except JobInputError as exc:
+            dmap.release(job_id)
+            service.fail_job(session, job, str(exc))
+            return "failed"
+        except Exception:
+            dmap.release(job_id)
+            raise
+
+    backend = get_backend(backend_name)
+    started = time.perf_counter()
+    try:
+        handle = backend.find(spec) if claim.outcome == "taken_over" else None
+        handle = handle or backend.submit(spec)
+    except BackendUnavailable as exc:
+        dmap.release(job_id)
+        return _unavailable(job_id, backend_name, attempt, receive_count, exc)
+    except BackendRejected as exc:
+        dmap.release(job_id)
+        with session_scope() as session:
+            job = service.get_job(session, job_id)
+            service.fail_job(session, job, f"{backend_name} rejected the job: {exc}")
+        return "failed"
+    except Exception:
+        dmap.release(job_id)
+        raise
+    metrics.add_metric(
+        name="BackendSubmitMs", unit="Milliseconds", value=(time.perf_counter() - started) * 1000
+    )
+    dmap.complete(job_id, backend_name, handle)
+
+    with session_scope() as session:
+        job = service.get_job(session, job_id)
+        if not _mark_dispatched(session, job, backend_name, handle, attempt=attempt):
+            # Cancelled while we were submitting: stop what we just started.
+            logger.info("job cancelled during dispatch; stopping it", extra={"job_id": job_id})
+            service.stop_on_backend(backend_name, handle)
+            return "cancelled"
+    metrics.add_metric(name="JobsDispatched", unit="Count", value=1)
+    logger.info("job dispatched", extra={"job_id": job_id, "backend": backend_name, "handle": handle})
+    return "dispatched"
+
+
+def _mark_dispatched(session: Any, job: Job, backend_name: str, handle: str, *, attempt: int) -> bool:
+    return repo.transition(
+        session,
+        job.id,
+        from_statuses=[JobStatus.QUEUED],
+        to_status=JobStatus.DISPATCHED,
+        backend=backend_name,
+        backend_handle=handle,
+        dispatched_at=utcnow(),
+        attempts=max(attempt, job.attempts),
+        error=None,
+    )
+
+
+def _unavailable(job_id: str, backend_name: str, attempt: int, receive_count: int, exc: Exception) -> str:
+    metrics.add_metric(name="BackendUnavailable", unit="Count", value=1)
+    with session_scope() as session:
+        job = service.get_job(session, job_id)
+        if job.status != JobStatus.QUEUED:
+            return "not_queued"
+        if attempt >= job.max_attempts:
+            service.fail_job(
+                session, job, f"backend {backend_name} unavailable after {attempt} attempts: {exc}"
+            )
+            return "failed"
+        repo.set_fields(session, job_id, only_if=[JobStatus.QUEUED], error=f"attempt {attempt}: {exc}"[:4000])
+    delay = backoff_seconds(receive_count)
+    logger.warning(
+        "backend unavailable; will retry",
+        extra={"job_id": job_id, "backend": backend_name, "attempt": attempt, "retry_in_s": delay},
+    )
+    raise RetryLater(f"backend {backend_name} unavailable: {exc}", delay_s=delay)
+
+
+def handle_record(record: GpuJobsRecord) -> str:
+    """One gpu-jobs message; raises `RetryLater` (with the visibility already extended) to retry."""
+    receive_count = int(record.attributes.ApproximateReceiveCount or 1)
+    body = record.body
+    if isinstance(body, DocumentIngestedEvent):
+        with session_scope() as session:
+            job = service.create_embed_job_for_document(session, body.detail)
+            job_id = job.id
+    else:
+        assert isinstance(body, DispatchRequest)
+        job_id = body.job_id
+    try:
+        return dispatch_job(job_id, receive_count=receive_count)
+    except RetryLater as exc:
+        delay_message(record.receiptHandle, exc.delay_s)
+        raise
+
+
+def delay_message(receipt_handle: str, delay_s: int) -> None:
+    """Back-off: the failed message becomes visible again only after `delay_s`."""
+    queue_url = service.settings().queue_url
+    if not queue_url:
+        return
+    try:
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(delay_s, 43_200))
+        )
+    except ClientError:
+        logger.exception("could not extend the message's visibility; SQS redelivers it after the default")
