@@ -56,6 +56,20 @@ class AuthSettings(_Base):
     login_window_seconds: int = Field(900, alias="LOGIN_WINDOW_SECONDS", gt=0)
     bootstrap_admin_email: str | None = Field(None, alias="LOTABOTS_BOOTSTRAP_ADMIN_EMAIL")
     bootstrap_admin_password: str | None = Field(None, alias="LOTABOTS_BOOTSTRAP_ADMIN_PASSWORD")
+    # The authorizer reads its settings (issuer, audience, parameter names, cache TTLs) straight
+    # from os.environ with the same names and defaults (a unit test keeps them in step), so that
+    # its cold start does not pay for importing pydantic-settings.
+    parameters_extension_url: str = Field("http://localhost:2773", alias="PARAMETERS_EXTENSION_URL")
+    revocations_parameter_name: str = Field(
+        "/lotabots/revoked-principals", alias="REVOCATIONS_PARAMETER_NAME"
+    )
+    authorizer_cache_seconds: int = Field(300, alias="AUTHORIZER_CACHE_SECONDS", ge=0)
+    revocations_cache_seconds: int = Field(30, alias="REVOCATIONS_CACHE_SECONDS", ge=0)
+    previous_signing_keys_kept: int = Field(2, alias="PREVIOUS_SIGNING_KEYS_KEPT", ge=1, le=5)
+    # A rotated-in key signs only after this long: authorizers (JWKS cache) and the Parameters
+    # extension (its own cache) must have seen it first.
+    signing_key_activation_seconds: int = Field(600, alias="SIGNING_KEY_ACTIVATION_SECONDS", ge=0)
+    integration_token_max_days: int = Field(365, alias="INTEGRATION_TOKEN_MAX_DAYS", gt=0)
 
 
 class DocumentSettings(_Base):

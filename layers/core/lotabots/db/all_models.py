@@ -1,3 +1,4 @@
 """Imports every domain's models so Base.metadata is complete (Alembic, tests)."""
 
 from lotabots.audit import models as audit_models  # noqa: F401
+from lotabots.auth import models as auth_models  # noqa: F401

@@ -1,0 +1,95 @@
+"""Auth API: register, login, refresh, logout, me, JWKS, and user administration.
+
+Thin by design: each route parses its pydantic model (Powertools validation), calls one
+function of `lotabots.auth.service` and shapes the response. Who may call what is decided
+centrally by `lotabots.access` (enforced in `http_handler`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from lotabots.auth import service
+from lotabots.auth.schemas import (
+    JWKS,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    UserOut,
+    UserPage,
+    UserRole,
+    UserUpdate,
+)
+from lotabots.http import create_resolver, current_principal, http_handler
+
+app = create_resolver()
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@app.post("/auth/register", summary="Create an account (role member)", tags=["auth"])
+def register(body: RegisterRequest) -> Response[UserOut]:
+    user = service.register(body)
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=user,
+        headers={"Location": f"/users/{user.id}"},
+    )
+
+
+@app.post("/auth/login", summary="Sign in: an access token and a refresh token", tags=["auth"])
+def login(body: LoginRequest) -> Response[TokenPair]:
+    source_ip = app.current_event.request_context.identity.source_ip
+    pair = service.login(body, source_ip)
+    return Response(200, content_types.APPLICATION_JSON, body=pair, headers=_NO_STORE)
+
+
+@app.post(
+    "/auth/refresh", summary="Trade a refresh token for a new pair (the old one is spent)", tags=["auth"]
+)
+def refresh(body: RefreshRequest) -> Response[TokenPair]:
+    pair = service.refresh(body.refresh_token)
+    return Response(200, content_types.APPLICATION_JSON, body=pair, headers=_NO_STORE)
+
+
+@app.post("/auth/logout", summary="Revoke a refresh token and its family", tags=["auth"])
+def logout(body: LogoutRequest) -> Response[None]:
+    service.logout(body.refresh_token)
+    return Response(204, content_types.APPLICATION_JSON, body=None)
+
+
+@app.get("/auth/me", summary="The signed-in user", tags=["auth"])
+def me() -> UserOut:
+    return service.me(current_principal(app))
+
+
+@app.get("/.well-known/jwks.json", summary="Public keys that verify access tokens", tags=["auth"])
+def jwks() -> Response[JWKS]:
+    return Response(
+        200,
+        content_types.APPLICATION_JSON,
+        body=service.jwks(),
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@app.get("/users", summary="List users (admin)", tags=["users"])
+def list_users(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    role: Annotated[UserRole | None, Query()] = None,
+) -> UserPage:
+    return service.list_users(limit=limit, cursor=cursor, role=role)
+
+
+@app.patch("/users/<user_id>", summary="Change a user's role or disable them (admin)", tags=["users"])
+def update_user(user_id: Annotated[str, Path(max_length=64)], body: UserUpdate) -> UserOut:
+    return service.update_user(current_principal(app), user_id, body)
+
+
+lambda_handler = http_handler(app)

@@ -1,0 +1,126 @@
+"""The `lotabots` console script: operator tasks against the configured database and AWS.
+
+    lotabots db upgrade
+    lotabots admin create --email admin@example.com [--password ... | prompted]
+    lotabots keys ensure | lotabots keys rotate
+    lotabots tokens integration --name grafana --days 90
+
+It reads the same environment as the functions (DATABASE_URL or the DB secret, AWS_* and
+the names in lotabots.config). Exit status 0 on success, 1 on a refused request, 2 on usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from lotabots.errors import AppError
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from lotabots.db import migrate
+
+    migrate.upgrade()
+    print("database is at: " + ", ".join(sorted(migrate.current_heads())))
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password:
+        return str(args.password)
+    from_env = os.environ.get("LOTABOTS_ADMIN_PASSWORD")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise SystemExit("no --password given and stdin is not a terminal to prompt on")
+    first = getpass.getpass("password for the admin: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("passwords differ")
+    return first
+
+
+def _admin_create(args: argparse.Namespace) -> int:
+    from lotabots.auth import service
+    from lotabots.db import migrate
+
+    migrate.upgrade()
+    password = _read_password(args)
+    user, created = service.ensure_admin(args.email, password, actor="cli")
+    print(f"{'created' if created else 'ensured'} admin {user.email} (id {user.id})")
+    return 0
+
+
+def _keys_ensure(_args: argparse.Namespace) -> int:
+    from lotabots.auth import keys
+
+    keyset = keys.ensure_signing_keys()
+    print(f"signing keys ready; current kid {keyset.current.kid}, {len(keyset.previous)} previous")
+    return 0
+
+
+def _keys_rotate(_args: argparse.Namespace) -> int:
+    from lotabots.auth import keys
+
+    keyset = keys.rotate()
+    print(f"rotated; new kid {keyset.current.kid} signs after the activation delay")
+    print(f"verifiable: {', '.join(key.kid for key in keyset.keys)}")
+    return 0
+
+
+def _tokens_integration(args: argparse.Namespace) -> int:
+    from lotabots.auth import tokens
+
+    try:
+        token = tokens.issue_integration_token(args.name, days=args.days)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lotabots", description="LotaBots operator commands")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    db = groups.add_parser("db", help="database schema").add_subparsers(dest="command", required=True)
+    db.add_parser("upgrade", help="apply every migration (alembic upgrade heads)").set_defaults(
+        func=_db_upgrade
+    )
+
+    admin = groups.add_parser("admin", help="administrators").add_subparsers(dest="command", required=True)
+    create = admin.add_parser("create", help="create the admin, or make an existing account admin")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", help="prompted for when omitted (or read from LOTABOTS_ADMIN_PASSWORD)")
+    create.set_defaults(func=_admin_create)
+
+    keys = groups.add_parser("keys", help="JWT signing keys").add_subparsers(dest="command", required=True)
+    keys.add_parser("ensure", help="create the keyset if missing; publish the JWKS").set_defaults(
+        func=_keys_ensure
+    )
+    keys.add_parser("rotate", help="new current key; keep the old ones verifiable").set_defaults(
+        func=_keys_rotate
+    )
+
+    tokens = groups.add_parser("tokens", help="machine tokens").add_subparsers(dest="command", required=True)
+    integration = tokens.add_parser("integration", help="a long-lived token for an alert source")
+    integration.add_argument("--name", required=True, help="e.g. grafana (lower-case, digits, . _ -)")
+    integration.add_argument("--days", type=int, default=90)
+    integration.set_defaults(func=_tokens_integration)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
