@@ -81,11 +81,18 @@ class DocumentSettings(_Base):
     )
     upload_url_ttl_seconds: int = Field(900, alias="DOCUMENT_UPLOAD_TTL_SECONDS", gt=0, le=7 * 24 * 3600)
     download_url_ttl_seconds: int = Field(300, alias="DOCUMENT_DOWNLOAD_TTL_SECONDS", gt=0)
+    # Rejected uploads are moved under this prefix (kept for review, expired by a lifecycle rule);
+    # an empty prefix deletes them outright.
     quarantine_prefix: str = Field("quarantine/", alias="DOCUMENT_QUARANTINE_PREFIX")
+    max_text_chars: int = Field(1_000_000, alias="DOCUMENT_MAX_TEXT_CHARS", gt=0)
+    max_metadata_keys: int = Field(32, alias="DOCUMENT_MAX_METADATA_KEYS", gt=0)
+    max_metadata_bytes: int = Field(2048, alias="DOCUMENT_MAX_METADATA_BYTES", gt=0)
+    ingest_chunk_bytes: int = Field(1024 * 1024, alias="DOCUMENT_INGEST_CHUNK_BYTES", ge=4096)
+    spool_dir: str | None = Field(None, alias="DOCUMENT_SPOOL_DIR")
 
     @property
     def allowed_type_set(self) -> frozenset[str]:
-        return frozenset(t.strip() for t in self.allowed_types.split(",") if t.strip())
+        return frozenset(t.strip().lower() for t in self.allowed_types.split(",") if t.strip())
 
 
 class JobSettings(_Base):

@@ -2,3 +2,4 @@
 
 from lotabots.audit import models as audit_models  # noqa: F401
 from lotabots.auth import models as auth_models  # noqa: F401
+from lotabots.documents import models as documents_models  # noqa: F401
