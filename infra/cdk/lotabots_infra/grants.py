@@ -1,0 +1,228 @@
+"""Least privilege, written down: the complete list of what each function may do.
+
+`GRANTS` maps every topology function to the grants it gets, nothing else is added to a
+function's role except (by CDK) writing its own log group, X-Ray segments, the VPC network
+interface policy for in-VPC functions, and the consume permissions of its SQS trigger.
+No grant uses a wildcard action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
+
+from lotabots.config import DocumentSettings
+from lotabots_infra.data import Database, Tables
+from lotabots_infra.gpu import GpuBatch
+from lotabots_infra.messaging import Messaging
+from lotabots_infra.secrets import SecretsAndParameters
+from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX, Storage
+
+QUARANTINE_PREFIX = str(DocumentSettings.model_fields["quarantine_prefix"].default)
+
+
+@dataclass(frozen=True)
+class Resources:
+    stack: Stack
+    database: Database
+    tables: Tables
+    storage: Storage
+    secrets: SecretsAndParameters
+    messaging: Messaging
+    gpu: GpuBatch
+
+
+Grant = Callable[[Resources, lambda_.Function], None]
+
+
+def _allow(fn: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+    fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+
+# --- building blocks -------------------------------------------------------------------------
+
+
+def database(r: Resources, fn: lambda_.Function) -> None:
+    """Read the database credentials (the network path to the proxy is the security group)."""
+    r.database.secret.grant_read(fn)
+
+
+def idempotency_table(r: Resources, fn: lambda_.Function) -> None:
+    r.tables.idempotency.grant(
+        fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+    )
+
+
+def rate_limit_table(r: Resources, fn: lambda_.Function) -> None:
+    r.tables.rate_limits.grant(
+        fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+    )
+
+
+def dispatch_table(r: Resources, fn: lambda_.Function) -> None:
+    r.tables.job_dispatch.grant(
+        fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+    )
+
+
+def publish_events(r: Resources, fn: lambda_.Function) -> None:
+    bus = r.stack.format_arn(service="events", resource="event-bus", resource_name="default")
+    _allow(fn, ["events:PutEvents"], [bus])
+
+
+def send_to(queue_name: str) -> Grant:
+    def grant(r: Resources, fn: lambda_.Function) -> None:
+        r.messaging.queues[queue_name].grant_send_messages(fn)
+
+    grant.__name__ = f"send_to_{queue_name.replace('-', '_')}"
+    return grant
+
+
+def _get_parameter(parameter: Callable[[SecretsAndParameters], ssm.IStringParameter]) -> Grant:
+    def grant(r: Resources, fn: lambda_.Function) -> None:
+        _allow(fn, ["ssm:GetParameter"], [parameter(r.secrets).parameter_arn])
+
+    return grant
+
+
+def _put_parameter(parameter: Callable[[SecretsAndParameters], ssm.IStringParameter]) -> Grant:
+    def grant(r: Resources, fn: lambda_.Function) -> None:
+        _allow(fn, ["ssm:GetParameter", "ssm:PutParameter"], [parameter(r.secrets).parameter_arn])
+
+    return grant
+
+
+read_jwks = _get_parameter(lambda s: s.jwks)
+write_jwks = _put_parameter(lambda s: s.jwks)
+read_revocations = _get_parameter(lambda s: s.revocations)
+write_revocations = _put_parameter(lambda s: s.revocations)
+read_alerts_config = _get_parameter(lambda s: s.alerts_config)
+
+
+def read_signing_keys(r: Resources, fn: lambda_.Function) -> None:
+    r.secrets.signing_keys.grant_read(fn)
+
+
+def write_signing_keys(r: Resources, fn: lambda_.Function) -> None:
+    r.secrets.signing_keys.grant_read(fn)
+    r.secrets.signing_keys.grant_write(fn)
+
+
+def read_slack_secret(r: Resources, fn: lambda_.Function) -> None:
+    r.secrets.slack.grant_read(fn)
+
+
+def read_modal_secret(r: Resources, fn: lambda_.Function) -> None:
+    r.secrets.modal.grant_read(fn)
+
+
+def read_alerts_integration_secret(r: Resources, fn: lambda_.Function) -> None:
+    r.secrets.alerts_integration.grant_read(fn)
+
+
+def documents_api_objects(r: Resources, fn: lambda_.Function) -> None:
+    """Presign uploads (PutObject) and downloads (GetObject); delete on document deletion."""
+    _allow(
+        fn,
+        ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+        [r.storage.documents.arn_for_objects(f"{DOCUMENTS_PREFIX}*")],
+    )
+
+
+def documents_ingest_objects(r: Resources, fn: lambda_.Function) -> None:
+    """Read uploads, delete rejected ones, copy them to quarantine."""
+    _allow(
+        fn,
+        ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"],
+        [r.storage.documents.arn_for_objects(f"{DOCUMENTS_PREFIX}*")],
+    )
+    _allow(fn, ["s3:PutObject"], [r.storage.documents.arn_for_objects(f"{QUARANTINE_PREFIX}*")])
+
+
+def artifacts_read_write(r: Resources, fn: lambda_.Function) -> None:
+    _allow(
+        fn,
+        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")],
+    )
+
+
+def artifacts_read(r: Resources, fn: lambda_.Function) -> None:
+    _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
+
+
+def _batch_jobs_arn(r: Resources) -> str:
+    return r.stack.format_arn(service="batch", resource="job", resource_name="*")
+
+
+def batch_submit(r: Resources, fn: lambda_.Function) -> None:
+    """SubmitJob on our queue + definition; tag the job; find it again by name after a crash."""
+    _allow(
+        fn,
+        ["batch:SubmitJob"],
+        [r.gpu.job_queue.job_queue_arn, r.gpu.job_definition.job_definition_arn],
+    )
+    _allow(fn, ["batch:TagResource"], [_batch_jobs_arn(r)])
+    batch_read(r, fn)
+
+
+def batch_read(r: Resources, fn: lambda_.Function) -> None:
+    # ListJobs / DescribeJobs have no resource-level permissions in IAM.
+    _allow(fn, ["batch:ListJobs", "batch:DescribeJobs"], ["*"])
+
+
+def batch_cancel(r: Resources, fn: lambda_.Function) -> None:
+    _allow(fn, ["batch:TerminateJob"], [_batch_jobs_arn(r)])
+
+
+# --- the list --------------------------------------------------------------------------------
+
+GRANTS: Mapping[str, tuple[Grant, ...]] = {
+    "authorizer": (read_jwks, read_revocations),
+    "auth": (database, rate_limit_table, read_signing_keys, write_revocations),
+    "aiops": (database,),
+    # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
+    "migrate": (database, write_signing_keys, write_jwks, write_revocations),
+    "documents": (database, documents_api_objects),
+    "document_ingest": (database, documents_ingest_objects, publish_events, idempotency_table),
+    "jobs": (database, send_to("gpu-jobs"), publish_events, batch_cancel, read_modal_secret),
+    "job_dispatch": (
+        database,
+        dispatch_table,
+        batch_submit,
+        read_modal_secret,
+        artifacts_read_write,
+        publish_events,
+        send_to("gpu-jobs"),
+        idempotency_table,
+    ),
+    "job_results": (
+        database,
+        batch_read,
+        read_modal_secret,
+        artifacts_read,
+        publish_events,
+        send_to("gpu-jobs"),
+        idempotency_table,
+    ),
+    "alerts": (database, read_alerts_config, read_alerts_integration_secret, send_to("alert-notify")),
+    "alert_ingest": (database, read_alerts_config, idempotency_table),
+    "alert_flush": (database, read_alerts_config, send_to("alert-notify")),
+    "alert_notify": (database, read_slack_secret, read_alerts_config, idempotency_table),
+}
+
+
+def apply(name: str, resources: Resources, fn: lambda_.Function) -> None:
+    try:
+        grants = GRANTS[name]
+    except KeyError:
+        raise KeyError(
+            f"topology function {name!r} has no grant list in lotabots_infra.grants.GRANTS"
+        ) from None
+    for grant in grants:
+        grant(resources, fn)

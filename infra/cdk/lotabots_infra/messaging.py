@@ -1,0 +1,96 @@
+"""SQS queues (each with a DLQ) and EventBridge rules, built from `lotabots.topology`.
+
+Every rule targets a queue, never a function, so every asynchronous path has redelivery
+and a DLQ; a rule target that cannot be delivered lands in the rules' own DLQ.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from lotabots import topology
+from lotabots_infra.settings import StageSettings
+
+DLQ_RETENTION = Duration.days(14)
+QUEUE_RETENTION = Duration.days(4)
+RULE_TARGET_RETRIES = 185  # EventBridge's maximum: keep retrying for 24 h before the DLQ
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
+
+
+def _queue(scope: Construct, construct_id: str, **kwargs: object) -> sqs.Queue:
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class Messaging(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
+        super().__init__(scope, construct_id)
+        self.queues: dict[str, sqs.Queue] = {}
+        self.dlqs: dict[str, sqs.Queue] = {}
+        for spec in topology.QUEUES:
+            dlq = _queue(
+                self,
+                f"{_pascal(spec.name)}Dlq",
+                queue_name=settings.name(f"{spec.name}-dlq"),
+                retention_period=DLQ_RETENTION,
+            )
+            queue = _queue(
+                self,
+                f"{_pascal(spec.name)}Queue",
+                queue_name=settings.name(spec.name),
+                visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+                retention_period=QUEUE_RETENTION,
+                dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=spec.max_receive_count),
+            )
+            self.queues[spec.name] = queue
+            self.dlqs[spec.name] = dlq
+
+        # Events EventBridge could not deliver to a target queue, and failed scheduled invocations.
+        self.rule_dlq = _queue(
+            self, "RuleTargetDlq", queue_name=settings.name("rule-target-dlq"), retention_period=DLQ_RETENTION
+        )
+        self.rules: dict[str, events.Rule] = {}
+        bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        for rule_spec in topology.EVENT_RULES:
+            rule = events.Rule(
+                self,
+                f"{_pascal(rule_spec.name)}Rule",
+                rule_name=settings.name(rule_spec.name),
+                description=rule_spec.description or rule_spec.name,
+                event_bus=bus,
+                event_pattern=_pattern(rule_spec.pattern),
+            )
+            rule.add_target(
+                targets.SqsQueue(
+                    self.queues[rule_spec.queue],
+                    dead_letter_queue=self.rule_dlq,
+                    retry_attempts=RULE_TARGET_RETRIES,
+                    max_event_age=Duration.hours(24),
+                )
+            )
+            self.rules[rule_spec.name] = rule
+
+    @property
+    def all_dlqs(self) -> dict[str, sqs.Queue]:
+        return {**self.dlqs, "rule-target": self.rule_dlq}
+
+
+def _pattern(pattern: dict[str, object]) -> events.EventPattern:
+    """An EventBridge pattern from topology's JSON form (`detail-type` → `detail_type`)."""
+    known = {"source", "detail-type", "detail", "account", "region", "resources", "id", "time", "version"}
+    unknown = set(pattern) - known
+    if unknown:
+        raise ValueError(f"unsupported event pattern keys: {sorted(unknown)}")
+    return events.EventPattern(**{key.replace("-", "_"): value for key, value in pattern.items()})  # type: ignore[arg-type]
