@@ -1,10 +1,13 @@
 """Loads the functions' handler modules and invokes them as Lambda would, in this process.
 
 Each `functions/<name>/app.py` is imported once under its own module name (one warm
-container per function). Invocations of one function are serialised, as in a single Lambda
-execution environment: the Powertools resolver keeps the current event on the module-level
-`app`, so two requests must never run through it at the same time. Logs a handler writes
-carry its name as `function_name` (from the context Powertools' Logger reads).
+container per function). Invocations run one at a time across the whole stack: in Lambda
+every function has its own Powertools Logger, Metrics and resolver state, but here they
+share the process's singletons (`lotabots.observability`, each module-level `app`), so two
+concurrent invocations would mix each other's log keys (function name, request id,
+correlation id), flush each other's metrics and race on the resolver's current event.
+Serialising keeps every invocation's logs and metrics its own; triggers still run in
+parallel (long polls, HTTP parsing, GPU worker processes are outside the lock).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# Re-entrant so that an in-process invocation made from inside a handler cannot deadlock.
+_INVOCATION_LOCK = threading.RLock()
 
 
 @dataclass
@@ -62,7 +68,7 @@ class LambdaContext:
 
 
 class LocalFunction:
-    """One function: its topology entry, its handler and the lock of its single container."""
+    """One function: its topology entry and its handler."""
 
     def __init__(
         self, spec: topology.Function, handler: Handler, module: Any = None, region: str = "us-east-1"
@@ -71,7 +77,6 @@ class LocalFunction:
         self.handler = handler
         self.module = module
         self.region = region
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -87,9 +92,8 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run the handler; exceptions propagate like a failed invocation."""
-        context = self.new_context()
-        with self._lock:
-            return self.handler(event, context)
+        with _INVOCATION_LOCK:
+            return self.handler(event, self.new_context())
 
 
 def load_module(name: str, root: Path = ROOT) -> Any:

@@ -16,9 +16,12 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack import environment
+
+if TYPE_CHECKING:
+    from lotabots.config import LocalSettings
 
 log = logging.getLogger("devstack")
 
@@ -55,10 +58,11 @@ class LocalStack:
         auth = config.load(AuthSettings)
         self.admin_email, self.admin_password = auth.bootstrap_admin_email, auth.bootstrap_admin_password
         registry = self._load_functions(core.aws_region)
-        self._start_gateway(registry, local.host, local.port, core.stage, core.aws_region)
-        self._start_pollers(registry, core.aws_region)
-        self._start_schedules(registry, core.aws_region)
-        self._start_dlq_alarms(core.stage, core.aws_region, core.event_bus_name)
+        self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
+        self._start_schedules(registry, core.aws_region, local.schedule_speedup)
+        self._start_dlq_alarms(core.stage, core.aws_region, core.event_bus_name, local.dlq_alarm_seconds)
+        # Last, so that an answer on /health means everything else is running.
+        self._start_gateway(registry, local, auth.authorizer_cache_seconds, core.stage, core.aws_region)
 
     # Components ------------------------------------------------------------------
 
@@ -121,7 +125,9 @@ class LocalStack:
             log.error("function %s is not available: %s", name, reason)
         return registry
 
-    def _start_gateway(self, registry: Any, host: str, port: int, stage: str, region: str) -> None:
+    def _start_gateway(
+        self, registry: Any, local: LocalSettings, cache_seconds: float, stage: str, region: str
+    ) -> None:
         from devstack.gateway import Gateway, GatewayServer
         from lotabots import __version__
 
@@ -130,19 +136,18 @@ class LocalStack:
             authorizer=registry.get("authorizer"),
             stage=stage,
             region=region,
-            cache_seconds=float(os.environ.get("AUTHORIZER_CACHE_SECONDS", "300")),
+            cache_seconds=cache_seconds,
             version=__version__,
         )
-        server = GatewayServer((host, port), gateway)
+        server = GatewayServer((local.host, local.port), gateway)
         self._servers.insert(0, ("gateway", server))
-        self.url = f"http://{host}:{server.server_port}"
+        self.url = f"http://{local.host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
 
-    def _start_pollers(self, registry: Any, region: str) -> None:
+    def _start_pollers(self, registry: Any, region: str, retry_s: int) -> None:
         from devstack.pollers import QueuePoller
         from lotabots import topology
 
-        retry_s = int(os.environ.get("LOTABOTS_RETRY_VISIBILITY_SECONDS", "5"))
         for spec in topology.FUNCTIONS:
             function = registry.get(spec.name)
             for trigger in spec.queues:
@@ -161,11 +166,10 @@ class LocalStack:
                 )
                 self._spawn(poller)
 
-    def _start_schedules(self, registry: Any, region: str) -> None:
+    def _start_schedules(self, registry: Any, region: str, speedup: float) -> None:
         from devstack.scheduler import ScheduleRunner, parse
         from lotabots import topology
 
-        speedup = float(os.environ.get("LOTABOTS_SCHEDULE_SPEEDUP", "1"))
         for spec in topology.FUNCTIONS:
             function = registry.get(spec.name)
             for trigger in spec.schedules:
@@ -182,7 +186,7 @@ class LocalStack:
                 )
                 self._spawn(runner)
 
-    def _start_dlq_alarms(self, stage: str, region: str, bus: str) -> None:
+    def _start_dlq_alarms(self, stage: str, region: str, bus: str, interval_s: float) -> None:
         from devstack.alarms import DlqAlarmWatcher
         from lotabots import topology
 
@@ -196,7 +200,7 @@ class LocalStack:
             region=region,
             bus=bus,
             stop=self.stop_event,
-            interval_s=float(os.environ.get("LOTABOTS_DLQ_ALARM_SECONDS", "5")),
+            interval_s=interval_s,
         )
         self._spawn(watcher)
 

@@ -128,6 +128,12 @@ class LocalSettings(_Base):
     port: int = Field(3000, alias="LOTABOTS_PORT", gt=0, lt=65536)
     moto_port: int = Field(0, alias="LOTABOTS_MOTO_PORT", ge=0, lt=65536)
     state_dir: str = Field(".local", alias="LOTABOTS_STATE_DIR")
+    # Time runs this many times faster for the EventBridge schedules (tests use e.g. 30).
+    schedule_speedup: float = Field(1.0, alias="LOTABOTS_SCHEDULE_SPEEDUP", gt=0)
+    # A failed SQS message comes back after this many seconds instead of the queue's visibility timeout.
+    retry_visibility_seconds: int = Field(5, alias="LOTABOTS_RETRY_VISIBILITY_SECONDS", ge=0, le=43200)
+    # How often DLQ depth is checked to play the CloudWatch DLQ alarms.
+    dlq_alarm_seconds: float = Field(5.0, alias="LOTABOTS_DLQ_ALARM_SECONDS", gt=0)
 
     @field_validator("host")
     @classmethod
