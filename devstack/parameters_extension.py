@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from lotabots import aws
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105  (a header name, not a secret)

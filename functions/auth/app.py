@@ -11,6 +11,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
 from lotabots.auth import service
 from lotabots.auth.schemas import (
     JWKS,

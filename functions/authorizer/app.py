@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 from jwt.algorithms import ECAlgorithm
+
 from lotabots.auth import tokens
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "lotabots-authorizer"))
@@ -173,7 +174,9 @@ def verify(token: str) -> tokens.AccessClaims:
 
 
 def bearer_token(event: APIGatewayAuthorizerRequestEvent) -> str | None:
-    header = (event.headers or {}).get("authorization") or ""
+    if not event.get("headers"):
+        return None
+    header = event.headers.get("authorization") or ""  # case-insensitive lookup
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from lotabots import audit
 from lotabots.access import Principal, Role
 from lotabots.auth import revocations, service, tokens
 from lotabots.db import session_scope
-
 from tests.support.api import api_event, invoke
 from tests.support.auth import DEFAULT_PASSWORD, login, principal_of, register, register_and_login
 
@@ -166,8 +166,9 @@ def test_admin_promotes_a_user_audited_and_old_tokens_revoked(admin: Principal) 
     assert status == 200
     fresh = tokens.verify(pair["access_token"])
     assert fresh.role == "operator" and not tokens.is_revoked(revocations.current(), fresh)
-    from lotabots.audit.models import AuditEntry
     from sqlalchemy import select
+
+    from lotabots.audit.models import AuditEntry
 
     with session_scope() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "user.role_changed")).one()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lotabots.auth.models import User
-from lotabots.db import session_scope
 from sqlalchemy import func, select
 
+from lotabots.auth.models import User
+from lotabots.db import session_scope
 from tests.support.api import api_event, invoke
 from tests.support.auth import DEFAULT_PASSWORD, principal_of, register, register_and_login
 

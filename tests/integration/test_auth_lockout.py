@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from lotabots import aws, config
 from lotabots.auth import lockout
-
 from tests.support.auth import DEFAULT_PASSWORD, login, register
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from lotabots import aws, config
 from lotabots.auth import keys, tokens
 from lotabots.errors import ServiceUnavailable, Unauthorized
-
 from tests.support.auth import claims, sign
 
 

@@ -15,11 +15,11 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from devstack import parameters_extension
 from lotabots import aws, config
 from lotabots.access import Principal, Role
 from lotabots.auth import keys, service, tokens
-
-from devstack import parameters_extension
 from tests.support.api import FakeLambdaContext, api_event, invoke, load_function
 from tests.support.auth import (
     DEFAULT_PASSWORD,
@@ -86,6 +86,9 @@ def test_missing_header_or_wrong_scheme_is_unauthorized(authorizer: Any) -> None
     assert_unauthorized(authorizer, authorizer_event(None))
     assert_unauthorized(authorizer, authorizer_event(session["access_token"], scheme="Basic"))
     assert_unauthorized(authorizer, authorizer_event("", scheme="Bearer"))
+    no_headers = authorizer_event(None)
+    del no_headers["headers"]
+    assert_unauthorized(authorizer, no_headers)
 
 
 def _forgeries() -> dict[str, Any]:
@@ -96,7 +99,7 @@ def _forgeries() -> dict[str, Any]:
     tampered = base64.urlsafe_b64encode(json.dumps(claims(role="admin")).encode()).rstrip(b"=").decode()
     past = int(time.time()) - 3600
     return {
-        "alg none": jwt.encode(claims(), None, algorithm="none", headers={"kid": key.kid}),
+        "alg none": jwt.encode(claims(), "", algorithm="none", headers={"kid": key.kid}),
         "hs256 with the public key": forge_hs256(
             claims(),
             key.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
@@ -174,7 +177,12 @@ def test_unknown_kid_refetch_is_rate_limited(authorizer: Any, monkeypatch: pytes
     authorize(authorizer, authorizer_event(session["access_token"]))
     fetches: list[str] = []
     real = authorizer.get_parameter
-    monkeypatch.setattr(authorizer, "get_parameter", lambda name: fetches.append(name) or real(name))
+
+    def counting(name: str) -> str | None:
+        fetches.append(name)
+        return real(name)
+
+    monkeypatch.setattr(authorizer, "get_parameter", counting)
     stranger = keys.generate_key()
     for _ in range(5):
         assert_unauthorized(authorizer, authorizer_event(sign(claims(), stranger.private_key, stranger.kid)))

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 import jwt
-from lotabots.access import Principal, Role
 
+from lotabots.access import Principal, Role
 from tests.support.api import api_event, invoke
 
 DEFAULT_PASSWORD = "correct horse battery staple"

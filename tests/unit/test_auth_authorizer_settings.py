@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from lotabots.config import AuthSettings
 
+from lotabots.config import AuthSettings
 from tests.support.api import ROOT, load_function
 
 
@@ -23,7 +23,7 @@ def test_authorizer_defaults_match_auth_settings(monkeypatch: pytest.MonkeyPatch
     ]
     for name in names:
         monkeypatch.delenv(name, raising=False)
-    settings = AuthSettings()
+    settings = AuthSettings.model_validate({})  # the declared defaults
     authorizer = load_function("authorizer").settings
     assert authorizer.extension_url == settings.parameters_extension_url
     assert authorizer.issuer == settings.jwt_issuer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bcrypt
 import pytest
+
 from lotabots import config
 from lotabots.auth import passwords
 from lotabots.errors import UnprocessableEntity

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lotabots.auth.schemas import LoginRequest, RegisterRequest, UserUpdate
 from pydantic import ValidationError
+
+from lotabots.auth.schemas import LoginRequest, RegisterRequest, UserUpdate
 
 
 def test_email_is_trimmed_and_lower_cased() -> None:

@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from lotabots.auth import keys, tokens
 
+from lotabots.auth import keys, tokens
 from tests.support.auth import claims, forge_hs256, sign
 
 ISSUER, AUDIENCE = "https://lotabots.local", "lotabots-api"
@@ -36,7 +36,7 @@ def test_valid_token_yields_its_claims(key: keys.SigningKey) -> None:
 
 
 def test_alg_none_is_refused(key: keys.SigningKey) -> None:
-    token = jwt.encode(claims(), None, algorithm="none", headers={"kid": key.kid})
+    token = jwt.encode(claims(), "", algorithm="none", headers={"kid": key.kid})
     with pytest.raises(tokens.InvalidToken, match="algorithm"):
         _decode(token, key)
 

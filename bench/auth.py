@@ -1,0 +1,180 @@
+"""Auth figures: cold starts (auth function, authorizer) as ratios to a bare boto3 client,
+warm CPU per request (GET /auth/me, the authorizer), ES256 verifications per second.
+
+Everything runs on this machine in one run: moto in-process (mock_aws) with the
+Parameters-extension emulator for the authorizer, SQLite in a temp directory, bcrypt cost 4
+(bcrypt is excluded from the budgets). Run alone with `python -m bench auth`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
+WARM = int(os.environ.get("BENCH_WARM_REQUESTS", "300"))
+
+BASELINE = "import boto3; boto3.client('s3', region_name='us-east-1')"
+LOAD = (
+    "import importlib.util, json, sys; sys.path.insert(0, {root!r});"
+    "spec = importlib.util.spec_from_file_location('fn', {path!r});"
+    "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
+    "C = type('C', (), dict(function_name='fn', memory_limit_in_mb=512, aws_request_id='r',"
+    " invoked_function_arn='arn:aws:lambda:us-east-1:123456789012:function:fn'));"
+    "m.lambda_handler(json.loads({event!r}), C())"
+)
+
+
+def _wall(code: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _median_wall(code: str, env: dict[str, str]) -> float:
+    _wall(code, env)  # warm the OS file cache
+    return statistics.median(_wall(code, env) for _ in range(RUNS))
+
+
+def _cpu_per_call(fn: Any, n: int) -> float:
+    for _ in range(20):
+        fn()
+    started = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - started) / n
+
+
+def run() -> str:
+    tmp = Path(tempfile.mkdtemp(prefix="lotabots-bench-auth-"))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "LotaBotsBench",
+        "BCRYPT_ROUNDS": "4",
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(env)
+
+    from moto import mock_aws
+
+    from devstack import parameters_extension
+    from devstack.provision import provision
+    from lotabots import aws, config
+    from lotabots.auth import keys, service, tokens
+    from lotabots.auth.schemas import LoginRequest, RegisterRequest
+    from lotabots.db import engine as db_engine
+    from lotabots.db import migrate
+    from tests.support.api import FakeLambdaContext, api_event, load_function
+    from tests.support.auth import authorizer_event
+
+    config.reset()
+    aws.reset()
+    db_engine.reset_engine()
+    with mock_aws():
+        migrate.upgrade()
+        provision()
+        server, url = parameters_extension.start("127.0.0.1", 0)
+        env["PARAMETERS_EXTENSION_URL"] = os.environ["PARAMETERS_EXTENSION_URL"] = url
+        try:
+            password = "correct horse battery staple"  # noqa: S105  (a throwaway bench account)
+            user = service.register(RegisterRequest(email="bench@example.com", password=password))
+            pair = service.login(LoginRequest(email="bench@example.com", password=password), "127.0.0.1")
+            me_event = api_event("GET", "/auth/me", principal=None)
+            me_event["requestContext"]["authorizer"] = {
+                "principalId": user.id,
+                "user_id": user.id,
+                "email": user.email,
+                "role": user.role,
+            }
+            authz_event = authorizer_event(pair.access_token)
+
+            baseline = _median_wall(BASELINE, env)
+            auth_cold = _median_wall(
+                LOAD.format(
+                    root=str(ROOT), path=str(ROOT / "functions/auth/app.py"), event=json.dumps(me_event)
+                ),
+                env,
+            )
+            authz_cold = _median_wall(
+                LOAD.format(
+                    root=str(ROOT),
+                    path=str(ROOT / "functions/authorizer/app.py"),
+                    event=json.dumps(authz_event),
+                ),
+                env,
+            )
+
+            auth_fn, authz_fn = load_function("auth"), load_function("authorizer")
+            context = FakeLambdaContext()
+            me_cpu = _cpu_per_call(lambda: auth_fn.lambda_handler(me_event, context), WARM)
+            authz_cpu = _cpu_per_call(lambda: authz_fn.lambda_handler(authz_event, context), WARM)
+
+            public = keys.load().public_keys()
+            settings = config.load(config.AuthSettings)
+            n = 2000
+            started = time.perf_counter()
+            for _ in range(n):
+                tokens.decode(
+                    pair.access_token, public, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+                )
+            verifications = n / (time.perf_counter() - started)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def verdict(ok: bool) -> str:
+        return "within budget" if ok else "OVER budget"
+
+    rows = [
+        ("baseline: `import boto3; boto3.client('s3')`", f"{baseline * 1000:.0f} ms", "-"),
+        (
+            "auth function cold start (import + GET /auth/me)",
+            f"{auth_cold * 1000:.0f} ms = {auth_cold / baseline:.2f}x baseline",
+            f"<= 1.5x ({verdict(auth_cold <= 1.5 * baseline)})",
+        ),
+        (
+            "authorizer cold start (import + first call, JWKS and revocations over HTTP)",
+            f"{authz_cold * 1000:.0f} ms = {authz_cold / baseline:.2f}x baseline",
+            f"<= 0.5x ({verdict(authz_cold <= 0.5 * baseline)})",
+        ),
+        ("warm CPU per GET /auth/me", f"{me_cpu * 1000:.2f} ms", f"<= 3 ms ({verdict(me_cpu <= 0.003)})"),
+        (
+            "warm CPU per authorizer call",
+            f"{authz_cpu * 1000:.2f} ms",
+            f"<= 3 ms ({verdict(authz_cpu <= 0.003)})",
+        ),
+        ("ES256 token verifications per second (one core)", f"{verifications:,.0f}/s", "-"),
+    ]
+    return "\n".join(
+        [
+            "## Auth",
+            "",
+            "Command: `python -m bench auth` (fresh interpreters for cold starts, median of "
+            f"{RUNS}; warm CPU = process time over {WARM} requests; SQLite; bcrypt excluded).",
+            "",
+            "| figure | value | budget |",
+            "|---|---|---|",
+            *(f"| {name} | {value} | {budget} |" for name, value, budget in rows),
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(run())
