@@ -11,10 +11,13 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from lotabots.auth import service
 from lotabots.auth.schemas import (
     JWKS,
+    ErrorResponse,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
@@ -30,9 +33,41 @@ from lotabots.http import create_resolver, current_principal, http_handler
 app = create_resolver()
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_ERRORS = {
+    400: "malformed JSON or a bad cursor",
+    401: "not signed in, or bad credentials / refresh token",
+    403: "your role may not call this route",
+    404: "no such user",
+    409: "conflict: duplicate account, or a change to your own account",
+    413: "request body over 1 MiB",
+    422: "the request failed validation (details name the fields)",
+    429: "too many failed sign-ins: wait Retry-After seconds",
+    503: "a dependency (signing keys, rate-limit table, SSM) is unavailable",
+}
 
 
-@app.post("/auth/register", summary="Create an account (role member)", tags=["auth"])
+def responses(status: int, model: type[BaseModel] | None, *errors: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI documentation of a route's answers: its success and the errors it can give."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": "success", "content": {"application/json": {"model": model}}}
+        if model
+        else {"description": "success, no body"}
+    }
+    for code in (400, 413, 422, *errors):
+        documented[code] = {
+            "description": _ERRORS[code],
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return documented
+
+
+@app.post(
+    "/auth/register",
+    summary="Create an account (role member)",
+    tags=["auth"],
+    status_code=201,
+    responses=responses(201, UserOut, 409),
+)
 def register(body: RegisterRequest) -> Response[UserOut]:
     user = service.register(body)
     return Response(
@@ -43,7 +78,12 @@ def register(body: RegisterRequest) -> Response[UserOut]:
     )
 
 
-@app.post("/auth/login", summary="Sign in: an access token and a refresh token", tags=["auth"])
+@app.post(
+    "/auth/login",
+    summary="Sign in: an access token and a refresh token",
+    tags=["auth"],
+    responses=responses(200, TokenPair, 401, 429, 503),
+)
 def login(body: LoginRequest) -> Response[TokenPair]:
     source_ip = app.current_event.request_context.identity.source_ip
     pair = service.login(body, source_ip)
@@ -51,25 +91,39 @@ def login(body: LoginRequest) -> Response[TokenPair]:
 
 
 @app.post(
-    "/auth/refresh", summary="Trade a refresh token for a new pair (the old one is spent)", tags=["auth"]
+    "/auth/refresh",
+    summary="Trade a refresh token for a new pair (the old one is spent)",
+    tags=["auth"],
+    responses=responses(200, TokenPair, 401),
 )
 def refresh(body: RefreshRequest) -> Response[TokenPair]:
     pair = service.refresh(body.refresh_token)
     return Response(200, content_types.APPLICATION_JSON, body=pair, headers=_NO_STORE)
 
 
-@app.post("/auth/logout", summary="Revoke a refresh token and its family", tags=["auth"])
+@app.post(
+    "/auth/logout",
+    summary="Revoke a refresh token and its family",
+    tags=["auth"],
+    status_code=204,
+    responses=responses(204, None),
+)
 def logout(body: LogoutRequest) -> Response[None]:
     service.logout(body.refresh_token)
     return Response(204, content_types.APPLICATION_JSON, body=None)
 
 
-@app.get("/auth/me", summary="The signed-in user", tags=["auth"])
+@app.get("/auth/me", summary="The signed-in user", tags=["auth"], responses=responses(200, UserOut, 401, 403))
 def me() -> UserOut:
     return service.me(current_principal(app))
 
 
-@app.get("/.well-known/jwks.json", summary="Public keys that verify access tokens", tags=["auth"])
+@app.get(
+    "/.well-known/jwks.json",
+    summary="Public keys that verify access tokens",
+    tags=["auth"],
+    responses=responses(200, JWKS, 503),
+)
 def jwks() -> Response[JWKS]:
     return Response(
         200,
@@ -79,7 +133,7 @@ def jwks() -> Response[JWKS]:
     )
 
 
-@app.get("/users", summary="List users (admin)", tags=["users"])
+@app.get("/users", summary="List users (admin)", tags=["users"], responses=responses(200, UserPage, 401, 403))
 def list_users(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -88,7 +142,12 @@ def list_users(
     return service.list_users(limit=limit, cursor=cursor, role=role)
 
 
-@app.patch("/users/<user_id>", summary="Change a user's role or disable them (admin)", tags=["users"])
+@app.patch(
+    "/users/<user_id>",
+    summary="Change a user's role or disable them (admin)",
+    tags=["users"],
+    responses=responses(200, UserOut, 401, 403, 404, 409, 503),
+)
 def update_user(user_id: Annotated[str, Path(max_length=64)], body: UserUpdate) -> UserOut:
     return service.update_user(current_principal(app), user_id, body)
 
