@@ -108,3 +108,10 @@ def test_password_protected_pdf_is_rejected() -> None:
     out.seek(0)
     with pytest.raises(UnacceptableContent, match="password-protected"):
         extract_pdf(out, TextCollector(100))
+
+
+def test_words_longer_than_the_counting_slice_count_once() -> None:
+    collector = TextCollector(10)
+    collector.feed("a" * 100_000 + " b " + "c" * 70_000)
+    collector.feed("c tail")
+    assert collector.word_count == 4

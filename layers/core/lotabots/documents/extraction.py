@@ -16,7 +16,7 @@ from typing import IO
 
 EXCERPT_CHARS = 280
 _WHITESPACE = re.compile(r"\s+")
-_WORD = re.compile(r"\S+")
+_COUNT_SLICE = 64 * 1024
 
 
 class UnacceptableContent(Exception):
@@ -62,11 +62,9 @@ class TextCollector:
     def feed(self, text: str) -> None:
         if not text:
             return
-        words = len(_WORD.findall(text))
-        if words and self._in_word and not text[0].isspace():
-            words -= 1  # the previous chunk ended inside this word
-        self.word_count += words
-        self._in_word = not text[-1].isspace()
+        # Counted in slices so that the word list of a large chunk never exists all at once.
+        for start in range(0, len(text), _COUNT_SLICE):
+            self._count(text[start : start + _COUNT_SLICE])
         room = self._max_chars - self._kept
         if room <= 0:
             self._truncated = True
@@ -76,6 +74,13 @@ class TextCollector:
             self._truncated = True
         self._parts.append(text)
         self._kept += len(text)
+
+    def _count(self, text: str) -> None:
+        words = len(text.split())
+        if words and self._in_word and not text[0].isspace():
+            words -= 1  # the previous piece ended inside this word
+        self.word_count += words
+        self._in_word = not text[-1].isspace()
 
     def finish(self, page_count: int | None = None) -> ExtractedText:
         text = "".join(self._parts)
