@@ -64,6 +64,21 @@ def _queue_arn(url: str) -> str:
     return str(attributes["Attributes"]["QueueArn"])
 
 
+# moto's default payload for an SQS target leaves out the event's `account` (its built-in
+# input template lacks it), which Powertools' EventBridgeModel requires. This transformer
+# rebuilds the whole event exactly as EventBridge delivers it, so the workers parse locally
+# what they parse in AWS (where the CDK targets pass the event unchanged).
+_EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+_FULL_EVENT = {
+    "InputPathsMap": {name: f"$.{name}" for name in _EVENT_FIELDS},
+    "InputTemplate": (
+        '{"version": "<version>", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+        '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+        '"detail": <detail>}'
+    ),
+}
+
+
 def _create_rules(queue_urls: dict[str, str]) -> None:
     events = aws.client("events")
     bus = config.core().event_bus_name
@@ -72,9 +87,8 @@ def _create_rules(queue_urls: dict[str, str]) -> None:
             Name=rule.name, EventPattern=json.dumps(rule.pattern), EventBusName=bus, State="ENABLED"
         )
         url = queue_urls[topology.queue(rule.queue).env_var]
-        events.put_targets(
-            Rule=rule.name, EventBusName=bus, Targets=[{"Id": rule.queue, "Arn": _queue_arn(url)}]
-        )
+        target = {"Id": rule.queue, "Arn": _queue_arn(url), "InputTransformer": _FULL_EVENT}
+        events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[target])
 
 
 def _notify_ingest_queue(bucket: str, queue_url: str) -> None:

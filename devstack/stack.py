@@ -7,6 +7,7 @@ functions, and finally the triggers (gateway, pollers, schedules, DLQ alarms).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -39,6 +40,7 @@ class LocalStack:
     _servers: list[tuple[str, Any]] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: bool = False
+    _info_path: Path | None = None
 
     def start(self) -> None:
         from lotabots import aws, config
@@ -63,6 +65,7 @@ class LocalStack:
         self._start_dlq_alarms(core.stage, core.aws_region, core.event_bus_name, local.dlq_alarm_seconds)
         # Last, so that an answer on /health means everything else is running.
         self._start_gateway(registry, local, auth.authorizer_cache_seconds, core.stage, core.aws_region)
+        self._write_info(Path(local.state_dir))
 
     # Components ------------------------------------------------------------------
 
@@ -139,7 +142,12 @@ class LocalStack:
             cache_seconds=cache_seconds,
             version=__version__,
         )
-        server = GatewayServer((local.host, local.port), gateway)
+        try:
+            server = GatewayServer((local.host, local.port), gateway)
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot listen on {local.host}:{local.port} ({exc}); set LOTABOTS_PORT"
+            ) from exc
         self._servers.insert(0, ("gateway", server))
         self.url = f"http://{local.host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
@@ -204,6 +212,20 @@ class LocalStack:
         )
         self._spawn(watcher)
 
+    def _write_info(self, state_dir: Path) -> None:
+        """`<state>/stack.json`: where the running stack's parts are (tools and e2e tests read it)."""
+        from lotabots import topology
+
+        self._info_path = state_dir / "stack.json"
+        info = {
+            "pid": os.getpid(),
+            "url": self.url,
+            "moto_url": self.moto_url,
+            "parameters_extension_url": os.environ["PARAMETERS_EXTENSION_URL"],
+            "queues": {q.name: os.environ[q.env_var] for q in topology.QUEUES},
+        }
+        self._info_path.write_text(json.dumps(info, indent=2))
+
     def _spawn(self, thread: threading.Thread) -> None:
         self._threads.append(thread)
         thread.start()
@@ -228,6 +250,8 @@ class LocalStack:
                 log.warning("%s is still busy; leaving it behind", thread.name)
         if self._moto is not None:
             self._moto.stop()
+        if self._info_path is not None:
+            self._info_path.unlink(missing_ok=True)
 
     def banner(self) -> str:
         login = (

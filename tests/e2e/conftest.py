@@ -7,7 +7,8 @@ has the environment; add your area's needs to `EXTRA_ENV` there). Mark tests wit
 stack under `-n 2 --dist loadgroup`.
 
 Fixtures:
-- `stack_url`: the gateway's base URL; `stack`: the process, its state dir and its output.
+- `stack_url`: the gateway's base URL; `stack`: the process, its state dir, its output,
+  `stack.info` (moto URL, queue URLs) and `stack.aws("sqs")` (a boto3 client on its moto).
 - `http`: an `httpx.Client` on the stack.
 - `admin_token`: an access token of the bootstrap admin.
 - `make_user(role="member", email=None, password=USER_PASSWORD) -> User`: registers a fresh

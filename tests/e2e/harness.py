@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -71,6 +72,21 @@ class Stack:
         """The end of the stack's combined stdout/stderr (for failure messages)."""
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return text[-tail_chars:]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the stack wrote to `<state>/stack.json`: url, moto_url, queues (name → URL)."""
+        data: dict[str, Any] = json.loads((self.state_dir / "stack.json").read_text())
+        return data
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client on the stack's moto server (to look into queues, buckets, tables)."""
+        import boto3
+
+        session: Any = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+        )
+        return session.client(service, endpoint_url=self.info["moto_url"])
 
 
 @dataclass

@@ -12,6 +12,7 @@ from urllib.parse import unquote_plus
 
 import httpx
 import pytest
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from moto.server import ThreadedMotoServer
 
 from devstack import environment
@@ -83,6 +84,9 @@ def test_every_event_rule_delivers_matching_events_to_its_queue(moto_env: dict[s
             (entry["Source"], entry["DetailType"])
         ], rule.name
         assert delivered[0]["detail"]["probe"] is True
+        # The whole event, as EventBridge delivers it (what the workers' Parser models need).
+        EventBridgeModel.model_validate(delivered[0])
+        assert delivered[0]["account"] and delivered[0]["region"] == "us-east-1"
 
 
 def test_events_that_match_no_rule_go_nowhere(moto_env: dict[str, str]) -> None:
