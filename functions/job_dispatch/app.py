@@ -12,7 +12,9 @@ from lotabots.jobs import dispatch
 from lotabots.jobs.schemas import GpuJobsRecord
 from lotabots.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS, model=GpuJobsRecord)
+# A batch whose records all fail is reported as such (each goes back with its own back-off)
+# rather than raised as a function error.
+processor = BatchProcessor(event_type=EventType.SQS, model=GpuJobsRecord, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

@@ -12,7 +12,9 @@ from lotabots.jobs import results
 from lotabots.jobs.schemas import GpuResultsRecord
 from lotabots.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS, model=GpuResultsRecord)
+processor = BatchProcessor(
+    event_type=EventType.SQS, model=GpuResultsRecord, raise_on_entire_batch_failure=False
+)
 
 
 @tracer.capture_method
@@ -27,6 +29,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext
 ) -> PartialItemFailureResponse | dict[str, Any]:
     if "Records" in event:
+        results.register_lambda_context(context)
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )

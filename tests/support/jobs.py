@@ -194,3 +194,144 @@ def write_embed_artifacts(
     }
     s3.put_object(Bucket=bucket, Key=f"{prefix}{REPORT_NAME}", Body=json.dumps(report).encode())
     return report
+
+
+def reset_jobs_state() -> None:
+    """Forget cached backends, Powertools parameter values and the idempotency handler."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from lotabots.embeddings import repository as embeddings_repository
+    from lotabots.jobs import backends, results
+
+    backends.reset()
+    results.reset()
+    parameters.clear_caches()
+    embeddings_repository.forget_capabilities()
+
+
+def receive_as_event(queue_env_var: str, *, max_messages: int = 10) -> dict[str, Any]:
+    """Receive from a moto queue and shape it as the Lambda SQS event (real receipt handles)."""
+    import os
+
+    url = os.environ[queue_env_var]
+    response = aws.client("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=0, AttributeNames=["All"]
+    )
+    records = []
+    for message in response.get("Messages", []):
+        attributes = message.get("Attributes", {})
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": attributes.get("SentTimestamp", "0"),
+                    "SenderId": attributes.get("SenderId", "AIDAEXAMPLE"),
+                    "ApproximateFirstReceiveTimestamp": attributes.get(
+                        "ApproximateFirstReceiveTimestamp", "0"
+                    ),
+                },
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+def delete_handled(queue_env_var: str, event: dict[str, Any], failures: list[dict[str, str]]) -> None:
+    """What the event source mapping does after a batch: delete the records that did not fail."""
+    import os
+
+    failed = {f["itemIdentifier"] for f in failures}
+    for record in event["Records"]:
+        if record["messageId"] not in failed:
+            aws.client("sqs").delete_message(
+                QueueUrl=os.environ[queue_env_var], ReceiptHandle=record["receiptHandle"]
+            )
+
+
+class FakeModalCall:
+    def __init__(self, object_id: str, outcome: Any = None) -> None:
+        self.object_id = object_id
+        self.outcome = outcome  # None: still running; an exception: raised by get(); else returned
+        self.cancelled = False
+
+    def get(self, timeout: float | None = None) -> Any:
+        import modal
+
+        assert timeout == 0, "the poller never waits for a result"
+        if self.outcome is None:
+            raise modal.exception.TimeoutError("still running")
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+    def cancel(self, terminate_containers: bool = False) -> None:
+        self.cancelled = True
+
+
+class FakeModal:
+    """Stands in for Modal's API: records credentials, lookups, spawns, polls and cancels."""
+
+    def __init__(self) -> None:
+        self.credentials: list[tuple[str, str]] = []
+        self.lookups: list[tuple[str, str]] = []
+        self.gpus: list[str | None] = []
+        self.spawned: list[dict[str, Any]] = []
+        self.calls: dict[str, FakeModalCall] = {}
+        self.spawn_error: BaseException | None = None
+        self.spawn_errors_left = 0
+
+    def install(self, monkeypatch: Any) -> FakeModal:
+        import modal
+
+        fake = self
+
+        class Function:
+            def __init__(self, app: str, name: str, gpu: str | None = None) -> None:
+                self.app, self.name, self.gpu = app, name, gpu
+
+            def with_options(self, *, gpu: str | None = None, **_: Any) -> Function:
+                return Function(self.app, self.name, gpu)
+
+            def spawn(self, spec: dict[str, Any]) -> FakeModalCall:
+                if fake.spawn_error is not None and fake.spawn_errors_left != 0:
+                    fake.spawn_errors_left -= 1
+                    raise fake.spawn_error
+                fake.gpus.append(self.gpu)
+                fake.spawned.append(spec)
+                call = FakeModalCall(f"fc-{len(fake.spawned):02d}{new_id()[:10]}")
+                fake.calls[call.object_id] = call
+                return call
+
+        def from_credentials(token_id: str, token_secret: str) -> object:
+            fake.credentials.append((token_id, token_secret))
+            return object()
+
+        def from_name(app: str, name: str, *, client: object = None, **_: Any) -> Function:
+            assert client is not None, "Modal calls use the client built from Secrets Manager credentials"
+            fake.lookups.append((app, name))
+            return Function(app, name)
+
+        def from_id(object_id: str, client: object = None) -> FakeModalCall:
+            if object_id not in fake.calls:
+                raise modal.exception.NotFoundError(f"no call {object_id}")
+            return fake.calls[object_id]
+
+        monkeypatch.setattr(modal.Client, "from_credentials", from_credentials)
+        monkeypatch.setattr(modal.Function, "from_name", from_name)
+        monkeypatch.setattr(modal.FunctionCall, "from_id", from_id)
+        return self
+
+
+def put_modal_secret(token_id: str = "ak-test-token", token_secret: str = "as-test-secret") -> None:  # noqa: S107
+    settings = config.load(JobSettings)
+    aws.client("secretsmanager").create_secret(
+        Name=settings.modal_secret_id,
+        SecretString=json.dumps({"token_id": token_id, "token_secret": token_secret}),
+    )

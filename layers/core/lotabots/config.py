@@ -107,6 +107,16 @@ class JobSettings(_Base):
     modal_secret_id: str = Field("lotabots/modal", alias="MODAL_SECRET_ID")
     batch_job_queue: str = Field("lotabots-gpu", alias="BATCH_JOB_QUEUE")
     batch_job_definition: str = Field("lotabots-gpu-job", alias="BATCH_JOB_DEFINITION")
+    # GPU type asked of Modal when the job names none ("L4", "A10G", "H100!" pins the type).
+    default_gpu: str = Field("L4", alias="JOB_DEFAULT_GPU")
+    # A job still `queued` this long after creation is put on the queue again (its message was lost).
+    requeue_after_seconds: int = Field(300, alias="JOB_REQUEUE_AFTER_SECONDS", gt=0)
+    # How long one dispatcher holds a job's dispatch record before another may take it over.
+    dispatch_lease_seconds: int = Field(120, alias="JOB_DISPATCH_LEASE_SECONDS", gt=0)
+    # First back-off when a backend is unavailable; doubles per SQS receive (capped at 15 minutes).
+    retry_base_seconds: int = Field(20, alias="JOB_RETRY_BASE_SECONDS", ge=0)
+    # Where local workers write their output (default: <LOTABOTS_STATE_DIR>/jobs).
+    local_log_dir: str | None = Field(None, alias="JOB_LOCAL_LOG_DIR")
 
 
 class AlertSettings(_Base):

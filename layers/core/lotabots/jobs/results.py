@@ -178,7 +178,7 @@ def _batch_state_change(detail: dict[str, Any]) -> str:
 
 
 @cache
-def _idempotent_batch_handler() -> Callable[..., str]:
+def _idempotent_batch_handler() -> tuple[Callable[..., str], Any]:
     """(jobId, status) seen before → the recorded outcome, without doing anything again."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -197,7 +197,12 @@ def _idempotent_batch_handler() -> Callable[..., str]:
     def handle(*, detail: dict[str, Any]) -> str:
         return _batch_state_change(detail)
 
-    return handle
+    return handle, idempotency
+
+
+def register_lambda_context(context: Any) -> None:
+    """Lets the idempotency records expire with the invocation if it times out mid-way."""
+    _idempotent_batch_handler()[1].register_lambda_context(context)
 
 
 def reset() -> None:
@@ -205,7 +210,7 @@ def reset() -> None:
 
 
 def handle_batch_event(detail: dict[str, Any]) -> str:
-    return _idempotent_batch_handler()(detail=detail)
+    return _idempotent_batch_handler()[0](detail=detail)
 
 
 # --- the gpu-results queue -------------------------------------------------------------------
