@@ -275,3 +275,45 @@ def test_bootstrap_admin_is_idempotent(env: None, monkeypatch: pytest.MonkeyPatc
 
 def test_bootstrap_without_settings_does_nothing(env: None) -> None:
     assert service.bootstrap_admin() is None
+
+
+def test_expired_refresh_token_is_refused(env: None) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from lotabots.auth.models import RefreshToken
+    from lotabots.db import utcnow
+
+    session = register_and_login("alice@example.com")
+    with session_scope() as s:
+        s.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert refresh(session["refresh_token"])[0] == 401
+
+
+def test_refresh_keeps_the_family_expiry_instead_of_extending_it(env: None) -> None:
+    from sqlalchemy import select
+
+    from lotabots.auth.models import RefreshToken
+
+    session = register_and_login("alice@example.com")
+    refresh(session["refresh_token"])
+    with session_scope() as s:
+        expiries = set(s.scalars(select(RefreshToken.expires_at)))
+    assert len(expiries) == 1
+
+
+def test_login_rehashes_the_password_when_bcrypt_cost_changes(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lotabots import config
+    from lotabots.auth.models import User
+
+    register("alice@example.com")
+    monkeypatch.setenv("BCRYPT_ROUNDS", "5")
+    config.reset()
+    assert login("alice@example.com")[0] == 200
+    with session_scope() as s:
+        user = service.repository.get_user_by_email(s, "alice@example.com")
+        assert isinstance(user, User) and user.password_hash.startswith("$2b$05$")
+    assert login("alice@example.com")[0] == 200

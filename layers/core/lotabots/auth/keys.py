@@ -246,7 +246,6 @@ def publish_jwks(keyset: Keyset) -> None:
         Type="String",
         Overwrite=True,
         Tier="Intelligent-Tiering",
-        Description="LotaBots JWKS: public ES256 keys of access tokens",
     )
 
 
