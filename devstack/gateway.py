@@ -541,27 +541,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.monotonic()
-        gateway = self.server.gateway
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._write(gateway.error(411, "send a Content-Length", "length_required", str(uuid.uuid4())))
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > gateway.max_body_bytes:
-            self.close_connection = True
-            response = gateway.error(413, "request body is larger than 10 MB", "payload_too_large", "-")
-        else:
-            request = HttpRequest(
-                method=self.command,
-                target=self.path,
-                headers=list(self.headers.items()),
-                body=self.rfile.read(length) if length else b"",
-                source_ip=self.client_address[0],
-                host=self.headers.get("Host") or f"127.0.0.1:{self.server.server_port}",
-            )
-            response = gateway.handle(request)
+        response = self._respond()
         self._write(response)
-        elapsed_ms = (time.monotonic() - started) * 1000
         note = f" ({response.note})" if response.note else ""
+        elapsed_ms = (time.monotonic() - started) * 1000
         log.info(
             "%s %s -> %d %s %.1f ms%s",
             self.command,
@@ -571,6 +554,36 @@ class _Handler(BaseHTTPRequestHandler):
             elapsed_ms,
             note,
         )
+
+    def _respond(self) -> HttpResponse:
+        gateway = self.server.gateway
+        request_id = str(uuid.uuid4())
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            return gateway.error(411, "send the body with a Content-Length", "length_required", request_id)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError(length)
+        except ValueError:
+            self.close_connection = True
+            return gateway.error(400, "invalid Content-Length", "bad_request", request_id)
+        if length > gateway.max_body_bytes:
+            self.close_connection = True  # the body is never read
+            return gateway.error(413, "request body is larger than 10 MB", "payload_too_large", request_id)
+        request = HttpRequest(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=self.rfile.read(length) if length else b"",
+            source_ip=self.client_address[0],
+            host=self.headers.get("Host") or f"127.0.0.1:{self.server.server_port}",
+        )
+        try:
+            return gateway.handle(request)
+        except Exception:
+            log.error("the gateway failed on %s %s:\n%s", self.command, self.path, traceback.format_exc())
+            return gateway.error(500, "internal error", "internal_error", request_id)
 
     def _write(self, response: HttpResponse) -> None:
         self.send_response(response.status)

@@ -457,3 +457,13 @@ def test_http_204_is_sent_without_a_body_so_keep_alive_stays_in_sync(served: str
         second = client.post("/auth/login", content=b"{}")  # same connection
     assert first.status_code == 204 and first.content == b""
     assert second.status_code == 200
+
+
+def test_http_chunked_bodies_are_refused_with_411_in_the_common_shape(served: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"email": '
+        yield b'"x"}'
+
+    response = httpx.post(f"{served}/auth/login", content=chunks(), trust_env=False)
+    assert response.status_code == 411
+    assert set(response.json()) == {"message", "code", "details", "request_id"}
