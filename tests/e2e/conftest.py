@@ -18,6 +18,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,7 +97,10 @@ def stack() -> Iterator[Stack]:
                 process.kill()
                 process.wait(10)
                 pytest.fail(f"the local stack ignored SIGINT for {STOP_TIMEOUT_S:.0f} s:\n{running.output()}")
-    assert process.returncode == 0, f"the local stack exited with {process.returncode}:\n{running.output()}"
+    assert process.returncode == 0, (
+        f"the local stack exited with {process.returncode} (state kept in {state_dir}):\n{running.output()}"
+    )
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
