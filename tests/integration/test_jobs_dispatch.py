@@ -62,7 +62,9 @@ def _new_job(document_id: str | None = None) -> str:
     document_id = document_id or ready_document(OPERATOR.user_id, TEXT)
     with session_scope() as session:
         job, _ = service.create_job(
-            session, OPERATOR, JobCreate(type="embed", input={"document_id": document_id})
+            session,
+            OPERATOR,
+            JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
         )
         job_id = job.id
     service.enqueue(job_id)

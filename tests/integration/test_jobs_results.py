@@ -57,7 +57,11 @@ def _dispatched_job(
     document_id = ready_document(OPERATOR.user_id, "text to embed")
     with session_scope() as session:
         job, _ = service.create_job(
-            session, OPERATOR, JobCreate(type="embed", input={"document_id": document_id}, backend=backend)
+            session,
+            OPERATOR,
+            JobCreate.model_validate(
+                {"type": "embed", "input": {"document_id": document_id}, "backend": backend}
+            ),
         )
         job.input = {**job.input, "version": version}
         session.flush()
@@ -224,7 +228,11 @@ def test_an_older_version_never_overwrites_a_newer_one() -> None:
     assert _results(_completed(write_embed_artifacts(new_job, document_id, unit_vectors(2, seed=5)))) == []
     with session_scope() as session:
         old, _ = service.create_job(
-            session, OPERATOR, JobCreate(type="embed", input={"document_id": document_id}, backend="modal")
+            session,
+            OPERATOR,
+            JobCreate.model_validate(
+                {"type": "embed", "input": {"document_id": document_id}, "backend": "modal"}
+            ),
         )
         old.input = {**old.input, "version": 1}
         old_id = old.id
@@ -342,7 +350,9 @@ def test_stale_queued_jobs_are_requeued_and_ancient_ones_failed() -> None:
     with session_scope() as session:
         for _ in range(2):
             job, _ = service.create_job(
-                session, OPERATOR, JobCreate(type="embed", input={"document_id": document_id})
+                session,
+                OPERATOR,
+                JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
             )
             ids.append(job.id)
     stale, ancient = ids
@@ -377,7 +387,7 @@ def test_a_local_worker_that_died_without_reporting_is_failed() -> None:
 
 
 def test_poll_records_a_batch_job_that_succeeded_with_its_report() -> None:
-    """If the Batch event was lost, DescribeJobs (moto: SUCCEEDED at once) and the report still close the job."""
+    """A lost Batch event: DescribeJobs (moto: SUCCEEDED at once) and the report still close the job."""
     from tests.support.jobs import create_batch_resources
 
     create_batch_resources()

@@ -3,6 +3,7 @@ on word boundaries with overlap, and no loading of a model that fails its digest
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_document_chunks_fit_the_model_overlap_and_cover_the_text(embedder: Embe
     chunks = embedder.chunk(text, overlap=32)
     assert len(chunks) > 3
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start < before.end, "consecutive chunks overlap"
         assert after.start > before.start
     for chunk in chunks:
@@ -80,7 +81,9 @@ def test_short_and_empty_documents(embedder: Embedder) -> None:
         embedder.chunk("text", overlap=10_000)
 
 
-def test_a_model_that_fails_its_digest_is_never_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_that_fails_its_digest_is_never_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Verification happens before transformers touches the files."""
     import transformers
 
@@ -98,5 +101,5 @@ def test_a_model_that_fails_its_digest_is_never_loaded(tmp_path: Path, monkeypat
         raise AssertionError("loaded an unverified model")
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", must_not_load)
-    with pytest.raises(ModelIntegrityError, match="tokenizer_config.json"):
+    with pytest.raises(ModelIntegrityError, match=r"tokenizer_config\.json"):
         Embedder(device="cpu", directory=target)

@@ -205,7 +205,7 @@ def test_a_driver_that_fails_identity_falls_back_to_cpu_with_the_error(recorded:
     def broken(_handle: int) -> str:
         raise pynvml.NVMLError_GpuIsLost(pynvml.NVML_ERROR_GPU_IS_LOST)
 
-    nvml.nvmlDeviceGetName = broken  # type: ignore[method-assign]
+    nvml.nvmlDeviceGetName = broken  # type: ignore[method-assign,assignment]
     with GpuMonitor(nvml) as monitor:
         pass
     assert monitor.report["available"] is False

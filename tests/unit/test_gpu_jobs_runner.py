@@ -28,12 +28,18 @@ def _keys(prefix: str) -> set[str]:
 def _spec(job_id: str, text: str = TEXT, job_type: str = "embed") -> dict[str, Any]:
     bucket = config.load(JobSettings).artifacts_bucket
     aws.client("s3").put_object(Bucket=bucket, Key=f"jobs/{job_id}/input.txt", Body=text.encode())
-    return JobSpec(
-        job_id=job_id,
-        type=job_type,
-        attempt=1,
-        input={"document_id": "doc-1", "version": 2, "text_uri": f"s3://{bucket}/jobs/{job_id}/input.txt"},
-        artifacts_bucket=bucket,
+    return JobSpec.model_validate(
+        {
+            "job_id": job_id,
+            "type": job_type,
+            "attempt": 1,
+            "input": {
+                "document_id": "doc-1",
+                "version": 2,
+                "text_uri": f"s3://{bucket}/jobs/{job_id}/input.txt",
+            },
+            "artifacts_bucket": bucket,
+        }
     ).model_dump(mode="json")
 
 
@@ -53,7 +59,8 @@ def test_embed_job_writes_vectors_result_report_then_publishes(aws_env: dict[str
         "jobs/job-ok/report.json",
     }, "temporary objects are cleaned up"
     bucket = config.load(JobSettings).artifacts_bucket
-    result = json.loads(aws.client("s3").get_object(Bucket=bucket, Key="jobs/job-ok/result.json")["Body"].read())
+    stored = aws.client("s3").get_object(Bucket=bucket, Key="jobs/job-ok/result.json")
+    result = json.loads(stored["Body"].read())
     assert result["count"] == len(result["chunks"]) >= 2
     assert result["dim"] == 384 and result["dtype"] == "float32" and result["precision"] == "fp32"
     assert result["vectors_bytes"] == result["count"] * 384 * 4
