@@ -11,6 +11,8 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from lotabots.db import session_scope
 from lotabots.documents import repository, service
@@ -21,6 +23,7 @@ from lotabots.documents.schemas import (
     DocumentList,
     DocumentOut,
     DocumentPatch,
+    ErrorResponse,
     NewVersion,
 )
 from lotabots.http import create_resolver, current_principal, http_handler
@@ -34,13 +37,46 @@ IfMatch = Annotated[
 ]
 
 
+_ERRORS = {
+    400: "malformed JSON, a bad cursor or a bad metadata filter",
+    401: "not signed in",
+    403: "your role may not call this route",
+    404: "no such document, or not yours, or deleted",
+    412: "If-Match does not name the current revision (ETag)",
+    413: "declared size over the limit, or request body over 1 MiB",
+    415: "content type not accepted",
+    422: "the request failed validation (details name the fields)",
+}
+
+
+def responses(status: int, model: type[BaseModel] | None, *errors: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI documentation of a route's answers: its success and the errors it can give."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": "success", "content": {"application/json": {"model": model}}}
+        if model
+        else {"description": "success, no body"}
+    }
+    for code in (400, 401, 422, *errors):
+        documented[code] = {
+            "description": _ERRORS[code],
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return documented
+
+
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers or {}
     )
 
 
-@app.post("/documents", summary="Declare a document and get its upload form", tags=["documents"])
+@app.post(
+    "/documents",
+    summary="Declare a document and get its upload form (presigned S3 POST)",
+    tags=["documents"],
+    status_code=201,
+    responses=responses(201, DocumentCreated, 403, 413, 415),
+)
 def create_document(body: DocumentCreate) -> Response[DocumentCreated]:
     principal = current_principal(app)
     with session_scope() as session:
@@ -49,7 +85,12 @@ def create_document(body: DocumentCreate) -> Response[DocumentCreated]:
     return _json(201, created, {"ETag": f'"{document.revision}"', "Location": f"/documents/{document.id}"})
 
 
-@app.get("/documents", summary="List and search documents", tags=["documents"])
+@app.get(
+    "/documents",
+    summary="List and search documents (own; admin and auditor: all)",
+    tags=["documents"],
+    responses=responses(200, DocumentList),
+)
 def list_documents(
     status: Annotated[DocumentStatus | None, Query()] = None,
     content_type: Annotated[str | None, Query(max_length=100)] = None,
@@ -77,7 +118,12 @@ def list_documents(
         return service.list_documents(session, principal, filters, limit=limit, cursor=cursor)
 
 
-@app.get("/documents/<document_id>", summary="A document, with a download URL when ready", tags=["documents"])
+@app.get(
+    "/documents/<document_id>",
+    summary="A document, with a short-lived download URL when ready",
+    tags=["documents"],
+    responses=responses(200, DocumentOut, 404),
+)
 def get_document(document_id: DocumentId) -> Response[DocumentOut]:
     principal = current_principal(app)
     with session_scope() as session:
@@ -85,7 +131,12 @@ def get_document(document_id: DocumentId) -> Response[DocumentOut]:
     return _json(200, document, {"ETag": f'"{document.revision}"'})
 
 
-@app.patch("/documents/<document_id>", summary="Change title and/or metadata", tags=["documents"])
+@app.patch(
+    "/documents/<document_id>",
+    summary="Change title and/or metadata (If-Match for optimistic concurrency)",
+    tags=["documents"],
+    responses=responses(200, DocumentOut, 403, 404, 412),
+)
 def update_document(
     document_id: DocumentId, body: DocumentPatch, if_match: IfMatch = None
 ) -> Response[DocumentOut]:
@@ -95,7 +146,13 @@ def update_document(
     return _json(200, document, {"ETag": f'"{document.revision}"'})
 
 
-@app.delete("/documents/<document_id>", summary="Delete a document and its stored file", tags=["documents"])
+@app.delete(
+    "/documents/<document_id>",
+    summary="Delete a document and its stored files",
+    tags=["documents"],
+    status_code=204,
+    responses=responses(204, None, 403, 404, 412),
+)
 def delete_document(document_id: DocumentId, if_match: IfMatch = None) -> Response[None]:
     principal = current_principal(app)
     with session_scope() as session:
@@ -107,6 +164,8 @@ def delete_document(document_id: DocumentId, if_match: IfMatch = None) -> Respon
     "/documents/<document_id>/versions",
     summary="Upload a new version: get a new upload form",
     tags=["documents"],
+    status_code=201,
+    responses=responses(201, DocumentCreated, 403, 404, 412, 413, 415),
 )
 def new_version(
     document_id: DocumentId, body: NewVersion, if_match: IfMatch = None
