@@ -206,9 +206,7 @@ class Api(Construct):
             )
 
         integrations = {
-            name: apigw.LambdaIntegration(
-                fn, proxy=True, allow_test_invoke=False, scope_permission_to_method=False
-            )
+            name: apigw.LambdaIntegration(fn, proxy=True, scope_permission_to_method=False)
             for name, fn in functions.items()
         }
         self.plans = plan_methods()

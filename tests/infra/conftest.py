@@ -1,0 +1,102 @@
+"""Synthesize the CDK app once per test session (cdk-nag on, asset bundling skipped).
+
+Every infra test reads the same cloud assembly: `synth` (the template as a dict, the
+validation report, the stack object). Synth runs in this process, so the tests can also look
+at the constructs themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK_DIR = ROOT / "infra" / "cdk"
+if str(CDK_DIR) not in sys.path:
+    sys.path.insert(0, str(CDK_DIR))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+SKIP_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): run in the same xdist worker as the group")
+
+
+@dataclass
+class Synth:
+    outdir: Path
+    stack: Any
+    template: dict[str, Any]
+    report: dict[str, Any]
+    error: str | None
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return dict(self.template["Resources"])
+
+    def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == cfn_type}
+
+    def logical_id(self, construct: Any) -> str:
+        child = construct.node.default_child or construct
+        return str(self.stack.resolve(child.logical_id))
+
+
+@pytest.fixture(scope="session")
+def synth() -> Iterator[Synth]:
+    from lotabots_infra.app import build_app, stack_name
+
+    with tempfile.TemporaryDirectory(prefix="lotabots-cdk-") as tmp:
+        app = build_app(outdir=tmp, context=SKIP_BUNDLING)
+        error = None
+        try:
+            app.synth()
+        except Exception as exc:  # cdk-nag violations surface as a synth error
+            error = str(exc)
+        stack = app.node.find_child(stack_name("dev"))
+        out = Path(tmp)
+        template_path = out / f"{stack.stack_name}.template.json"
+        template = json.loads(template_path.read_text()) if template_path.exists() else {"Resources": {}}
+        report_path = out / "validation-report.json"
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        yield Synth(outdir=out, stack=stack, template=template, report=report, error=error)
+
+
+def env_of(function: dict[str, Any]) -> dict[str, Any]:
+    return dict(function["Properties"].get("Environment", {}).get("Variables", {}))
+
+
+def functions_by_service(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Topology function name → (logical id, resource), found by POWERTOOLS_SERVICE_NAME."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for logical_id, resource in synth.of_type("AWS::Lambda::Function").items():
+        service = env_of(resource).get("POWERTOOLS_SERVICE_NAME")
+        if isinstance(service, str):
+            found[service] = (logical_id, resource)
+    return found
+
+
+def ref_id(value: Any) -> str | None:
+    """The logical id a `Ref` / `Fn::GetAtt` points at."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def mentions(value: Any, logical_id: str) -> bool:
+    """Whether a template fragment references `logical_id` anywhere."""
+    return logical_id in json.dumps(value)
