@@ -129,6 +129,24 @@ class AlertSettings(_Base):
     integration_token_secret_id: str = Field(
         "lotabots/alerts-integration", alias="ALERTS_INTEGRATION_SECRET_ID"
     )
+    # Powertools caches the SSM document and the Slack secret this long.
+    config_max_age_s: int = Field(60, alias="ALERTS_CONFIG_MAX_AGE_SECONDS", ge=0)
+    slack_secret_max_age_s: int = Field(300, alias="SLACK_SECRET_MAX_AGE_SECONDS", ge=0)
+    # Force every route's timings (local stack, e2e tests); unset: the config document decides.
+    group_wait_override_s: float | None = Field(None, alias="ALERTS_GROUP_WAIT_SECONDS", ge=0)
+    group_interval_override_s: float | None = Field(None, alias="ALERTS_GROUP_INTERVAL_SECONDS", gt=0)
+    repeat_interval_override_s: float | None = Field(None, alias="ALERTS_REPEAT_INTERVAL_SECONDS", gt=0)
+    # Groups claimed per flush transaction batch; a run continues until none is due.
+    flush_batch_size: int = Field(100, alias="ALERTS_FLUSH_BATCH_SIZE", gt=0, le=1000)
+    # Slack Web API: per-request timeout, in-call retries (429 within the time left, 5xx, connect errors).
+    slack_timeout_s: float = Field(10.0, alias="SLACK_TIMEOUT_SECONDS", gt=0, le=60)
+    slack_rate_limit_retries: int = Field(2, alias="SLACK_RATE_LIMIT_RETRIES", ge=0, le=10)
+    slack_server_error_retries: int = Field(2, alias="SLACK_SERVER_ERROR_RETRIES", ge=0, le=10)
+    # A delivery claimed longer ago than this without an outcome is treated as crashed mid-send.
+    notify_stale_after_s: int = Field(120, alias="ALERTS_NOTIFY_STALE_SECONDS", gt=0)
+    # Redelivery delay after a failed delivery: base * 2^(receive count - 1), capped.
+    notify_retry_base_s: int = Field(10, alias="ALERTS_NOTIFY_RETRY_BASE_SECONDS", ge=0)
+    notify_retry_max_s: int = Field(300, alias="ALERTS_NOTIFY_RETRY_MAX_SECONDS", ge=0, le=43200)
 
 
 class LocalSettings(_Base):

@@ -1,0 +1,28 @@
+"""Scheduled worker (every minute): flushes due alert groups into notifications.
+
+Runs until every due group is handled or the invocation is about to time out; overlapping
+runs are safe (each group tick is claimed with a conditional update).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lotabots.alerts import flush
+from lotabots.observability import logger, metrics, tracer
+
+SAFETY_MARGIN_S = 5.0
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
+    report = flush.flush_due(deadline=deadline)
+    metrics.add_metric(name="AlertGroupsFlushed", unit="Count", value=report.groups_claimed)
+    metrics.add_metric(name="AlertNotificationsCreated", unit="Count", value=len(report.notifications))
+    return report.as_dict()

@@ -1,0 +1,62 @@
+"""Worker: delivers notifications from the notify queue to Slack.
+
+A failed delivery is a batch item failure with a redelivery delay (Retry-After or backoff):
+a Slack outage delays notifications, never drops them; after the queue's max receives the
+message goes to the DLQ, whose alarm becomes an alert. Redelivered messages never post twice
+(see lotabots.alerts.notify).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field, Json
+
+from lotabots.alerts import notify
+from lotabots.observability import logger, metrics, tracer
+
+
+class NotifyMessage(BaseModel):
+    notification_id: str = Field(min_length=1, max_length=32)
+
+
+class NotifyRecord(SqsRecordModel):
+    body: Json[NotifyMessage]  # type: ignore[assignment]
+
+
+# Every failed record is listed in batchItemFailures, even when the whole batch failed.
+processor = BatchProcessor(event_type=EventType.SQS, model=NotifyRecord, raise_on_entire_batch_failure=False)
+SAFETY_MARGIN_S = 3.0
+
+
+@tracer.capture_method
+def record_handler(record: NotifyRecord, lambda_context: LambdaContext) -> str:
+    notification_id = record.body.notification_id
+    logger.append_keys(notification_id=notification_id)
+    deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
+    try:
+        outcome = notify.deliver(notification_id, deadline=deadline)
+    except notify.DeliveryDeferred as exc:
+        receive_count = int(record.attributes.ApproximateReceiveCount or 1)
+        delay = notify.redelivery_delay(exc, receive_count)
+        notify.delay_redelivery(record.receiptHandle, delay)
+        metrics.add_metric(name="NotificationsDeferred", unit="Count", value=1)
+        logger.warning("delivery deferred", extra={"reason": str(exc), "retry_in_s": delay})
+        raise
+    metrics.add_metric(name=f"Notifications{outcome.status.capitalize()}", unit="Count", value=1)
+    logger.info("notification handled", extra={"outcome": outcome.status})
+    return outcome.status
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
