@@ -1,0 +1,300 @@
+"""Slack delivery against the local mock Slack API: Block Kit limits, retries on 429/500/
+timeouts/dropped connections (delayed, never dropped), no duplicate post on redelivery or after
+a crash between post and record, chat.update on resolve, token from Secrets Manager."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from lotabots import aws, config
+from lotabots.alerts import flush, notify, service
+from lotabots.alerts.engine import normalise_posted
+from lotabots.alerts.models import AlertDelivery, AlertNotification
+from lotabots.db import session_scope
+from tests.support import alerts_helpers
+from tests.support.alerts_helpers import (
+    AUDITOR,
+    OPERATOR,
+    receive_all,
+    reset_alerting_caches,
+    run_worker,
+    sqs_event,
+)
+from tests.support.api import api_event, invoke
+from tests.support.slack_server import MockSlack
+
+CHANNEL_ID = "C0ALERTS01"
+CONFIG_WITH_CHANNEL_ID = f"""
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+receivers:
+  - name: ops
+    channel: {CHANNEL_ID}
+"""
+
+alerting = alerts_helpers.alerting  # the fixture
+
+
+@pytest.fixture
+def slack(alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[MockSlack]:
+    with MockSlack() as server:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+        monkeypatch.setenv("SLACK_API_URL", server.base_url)
+        monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "1")
+        monkeypatch.setenv("ALERTS_NOTIFY_STALE_SECONDS", "60")
+        reset_alerting_caches()
+        yield server
+
+
+@pytest.fixture
+def channel_id_config(slack: MockSlack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Routes from an SSM parameter whose receiver is a channel id (enables crash recovery)."""
+    aws.client("ssm").put_parameter(
+        Name="/lotabots/alerts/config", Value=CONFIG_WITH_CHANNEL_ID, Type="String"
+    )
+    monkeypatch.setenv("ALERTS_CONFIG_PARAMETER", "/lotabots/alerts/config")
+    reset_alerting_caches()
+    return CHANNEL_ID
+
+
+def _fire(labels: dict[str, str], at: datetime | None = None, **annotations: str) -> tuple[str, str]:
+    """Ingest one alert and flush its group; returns (alert id, queued message body)."""
+    at = at or datetime.now(UTC) - timedelta(minutes=1)
+    alert = normalise_posted(labels, annotations, None, None, now=at, resolve_timeout=0)
+    with session_scope() as session:
+        [accepted] = service.ingest(session, [alert], now=at).alerts
+    flush.flush_due(now=at + timedelta(seconds=30))
+    [message] = receive_all(config.load(config.AlertSettings).notify_queue_url or "")
+    return accepted.id, message["Body"]
+
+
+def _notify(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
+    return run_worker(
+        "alert_notify", sqs_event(list(bodies), receive_count=receive_count, queue="alert-notify")
+    )
+
+
+def _deliveries(alert_id: str) -> list[dict[str, Any]]:
+    status, _, body = invoke("alerts", api_event("GET", f"/alerts/{alert_id}/deliveries", principal=AUDITOR))
+    assert status == 200, body
+    return list(body["deliveries"])
+
+
+def test_posts_block_kit_to_the_route_channel_and_records_it(slack: MockSlack) -> None:
+    alert_id, body = _fire(
+        {"alertname": "HighCPU", "source": "api", "severity": "warning"}, summary="CPU at 97%"
+    )
+    assert _notify(body) == {"batchItemFailures": []}
+    [post] = slack.posts()
+    assert post.authorization == "Bearer xoxb-test-token"
+    assert post.payload["channel"] == "#lotabots-alerts"
+    assert post.payload["blocks"][0]["type"] == "header"
+    assert "[FIRING:1] HighCPU" in post.payload["blocks"][0]["text"]["text"]
+    assert "CPU at 97%" in json.dumps(post.payload["blocks"])
+    assert post.payload["metadata"]["event_payload"]["notification_id"] == json.loads(body)["notification_id"]
+    [delivery] = _deliveries(alert_id)
+    assert delivery["status"] == "delivered" and delivery["slack_ts"] == slack.messages[0].ts
+    assert delivery["channel"] == slack.channel_id("#lotabots-alerts")
+
+
+def test_redelivered_message_never_posts_twice(slack: MockSlack) -> None:
+    _, body = _fire({"alertname": "Dup", "source": "api"})
+    assert _notify(body, body) == {"batchItemFailures": []}  # same message twice in one batch
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}  # and again later
+    assert len(slack.posts()) == 1
+
+
+def test_rate_limit_within_budget_is_retried_in_the_call(slack: MockSlack) -> None:
+    alert_id, body = _fire({"alertname": "Limited", "source": "api"})
+    slack.fail_next("rate_limit", retry_after=1)
+    assert _notify(body) == {"batchItemFailures": []}
+    assert [r.fault for r in slack.calls("chat.postMessage")] == ["rate_limit", None]
+    assert [d["status"] for d in _deliveries(alert_id)] == ["delivered"]
+
+
+def test_rate_limit_beyond_budget_defers_and_the_retry_delivers(slack: MockSlack) -> None:
+    alert_id, body = _fire({"alertname": "Limited", "source": "api"})
+    slack.fail_next("rate_limit", retry_after=120)  # longer than the invocation has left
+    result = _notify(body)
+    assert len(result["batchItemFailures"]) == 1  # back to the queue, not dropped
+    [failed] = _deliveries(alert_id)
+    assert failed["status"] == "failed" and failed["http_status"] == 429
+    # Later records of the batch are deferred without calling Slack while the limit holds.
+    with pytest.raises(notify.DeliveryDeferred) as deferred:
+        notify.deliver(json.loads(body)["notification_id"])
+    assert deferred.value.retry_after and deferred.value.retry_after > 100
+    assert 100 < notify.redelivery_delay(deferred.value, receive_count=1) <= 120  # after Retry-After
+    notify.reset()  # the Retry-After has passed
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "delivered"]
+    assert len(slack.posts()) == 1
+
+
+def test_server_errors_are_retried_then_deferred(slack: MockSlack) -> None:
+    alert_id, body = _fire({"alertname": "Flaky", "source": "api"})
+    slack.fail_next("server_error", count=1)
+    assert _notify(body) == {"batchItemFailures": []}  # one 500 absorbed by the retry handler
+    assert len(slack.posts()) == 1
+
+    alert_id, body = _fire({"alertname": "Down", "source": "api"})
+    slack.fail_next("server_error", count=3)  # the first try and both retries fail
+    assert len(_notify(body)["batchItemFailures"]) == 1
+    assert [(d["status"], d["http_status"]) for d in _deliveries(alert_id)] == [("failed", 500)]
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "delivered"]
+
+
+def test_ok_false_is_recorded_and_retried(slack: MockSlack) -> None:
+    alert_id, body = _fire({"alertname": "NoChannel", "source": "api"})
+    slack.fail_next("ok_false", error="not_in_channel")
+    assert len(_notify(body)["batchItemFailures"]) == 1
+    [failed] = _deliveries(alert_id)
+    assert failed["error"] == "not_in_channel" and failed["http_status"] == 200
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert len(slack.posts()) == 1
+
+
+def test_dropped_connection_after_the_post_is_recovered_without_reposting(
+    slack: MockSlack, channel_id_config: str
+) -> None:
+    alert_id, body = _fire({"alertname": "Dropped", "source": "api"})
+    slack.fail_next("drop", method="chat.postMessage", process=True)  # posted, answer lost
+    assert len(_notify(body)["batchItemFailures"]) == 1
+    with session_scope() as session:
+        row = session.get(AlertNotification, json.loads(body)["notification_id"])
+        assert row is not None and row.status == "uncertain"
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert len(slack.messages) == 1  # found in the channel history, not posted again
+    assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "recovered"]
+    assert len(slack.calls("conversations.history")) == 1
+
+
+def test_dropped_connection_before_the_post_posts_on_retry(slack: MockSlack, channel_id_config: str) -> None:
+    _, body = _fire({"alertname": "Dropped", "source": "api"})
+    slack.fail_next("drop", method="chat.postMessage", process=False)
+    assert len(_notify(body)["batchItemFailures"]) == 1
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert len(slack.messages) == 1
+
+
+def test_timeout_is_retried_without_duplicate(slack: MockSlack, channel_id_config: str) -> None:
+    alert_id, body = _fire({"alertname": "Slow", "source": "api"})
+    slack.fail_next("slow", method="chat.postMessage", delay=1.5)  # client timeout is 1 s
+    assert len(_notify(body)["batchItemFailures"]) == 1
+    assert "TimeoutError" in (_deliveries(alert_id)[0]["error"] or "")
+    import time
+
+    time.sleep(0.8)  # the slow request completes on the server side
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert len(slack.messages) == 1
+
+
+def test_crash_between_post_and_record_does_not_post_twice(
+    slack: MockSlack, channel_id_config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, body = _fire({"alertname": "Crash", "source": "api"})
+    notification_id = json.loads(body)["notification_id"]
+    real_record = notify._record
+
+    def crash_on_success(claim: Any, **kwargs: Any) -> None:
+        if kwargs.get("status") == "delivered":
+            raise SystemExit("killed")  # the Lambda dies right after Slack accepted the post
+        real_record(claim, **kwargs)
+
+    monkeypatch.setattr(notify, "_record", crash_on_success)
+    with pytest.raises(SystemExit):
+        notify.deliver(notification_id)
+    monkeypatch.setattr(notify, "_record", real_record)
+    assert len(slack.messages) == 1
+    # While the claim is fresh another consumer backs off; once stale the retry reconciles.
+    assert len(_notify(body, receive_count=2)["batchItemFailures"]) == 1
+    with session_scope() as session:
+        session.execute(
+            update(AlertNotification)
+            .where(AlertNotification.id == notification_id)
+            .values(sending_since=datetime.now(UTC) - timedelta(minutes=5))
+        )
+    assert _notify(body, receive_count=3) == {"batchItemFailures": []}
+    assert len(slack.messages) == 1
+    with session_scope() as session:
+        row = session.get(AlertNotification, notification_id)
+        assert row is not None and row.status == "recovered" and row.slack_ts == slack.messages[0].ts
+
+
+def test_resolved_notification_updates_the_original_message(slack: MockSlack) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=10)
+    alert_id, body = _fire({"alertname": "Fixed", "source": "api"}, at=at)
+    _notify(body)
+    with session_scope() as session:
+        service.resolve(session, alert_id, OPERATOR, None, now=at + timedelta(minutes=1))
+    flush.flush_due(now=at + timedelta(seconds=30) + timedelta(minutes=5))
+    [message] = receive_all(config.load(config.AlertSettings).notify_queue_url or "")
+    assert _notify(message["Body"]) == {"batchItemFailures": []}
+    assert len(slack.posts()) == 1
+    [update_call] = slack.calls("chat.update")
+    assert update_call.payload["ts"] == slack.messages[0].ts
+    assert "[RESOLVED" in slack.messages[0].blocks[0]["text"]["text"]
+    assert [(d["kind"], d["method"]) for d in _deliveries(alert_id)] == [
+        ("firing", "chat.postMessage"),
+        ("resolved", "chat.update"),
+    ]
+
+
+def test_huge_annotations_fit_slack_limits(slack: MockSlack) -> None:
+    huge = "word " * 40_000  # 200,000 characters
+    _, body = _fire(
+        {"alertname": "Huge", "source": "api", "host": "x" * 1000}, description=huge, summary="s" * 5000
+    )
+    assert _notify(body) == {"batchItemFailures": []}  # the mock rejects blocks over Slack's limits
+    [message] = slack.messages
+    assert len(message.blocks) <= 50
+    assert len(message.blocks[0]["text"]["text"]) <= 150
+    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    assert any(text.endswith("…") for text in sections)
+
+
+def test_older_notification_is_superseded_by_a_delivered_newer_one(slack: MockSlack) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=10)
+    _, first = _fire({"alertname": "Snap", "source": "api", "n": "1"}, at=at)
+    later = normalise_posted(
+        {"alertname": "Snap", "source": "api", "n": "2"}, {}, None, None, now=at, resolve_timeout=0
+    )
+    with session_scope() as session:
+        service.ingest(session, [later], now=at + timedelta(seconds=40))
+    flush.flush_due(now=at + timedelta(seconds=30) + timedelta(minutes=5))
+    [second] = receive_all(config.load(config.AlertSettings).notify_queue_url or "")
+    assert _notify(second["Body"]) == {"batchItemFailures": []}
+    assert _notify(first) == {"batchItemFailures": []}  # arrives late: its content is in the newer one
+    assert len(slack.posts()) == 1
+    with session_scope() as session:
+        statuses = sorted(session.scalars(select(AlertDelivery.status)))
+    assert statuses == ["delivered", "superseded"]
+
+
+def test_bot_token_comes_from_secrets_manager(slack: MockSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    aws.client("secretsmanager").put_secret_value(
+        SecretId=config.load(config.AlertSettings).slack_secret_id,
+        SecretString=json.dumps({"bot_token": "xoxb-secret"}),
+    )
+    reset_alerting_caches()
+    _, body = _fire({"alertname": "Secret", "source": "api"})
+    assert _notify(body) == {"batchItemFailures": []}
+    assert slack.posts()[0].authorization == "Bearer xoxb-secret"
+
+
+def test_unknown_notification_message_fails_to_the_dlq_path(slack: MockSlack) -> None:
+    result = _notify(json.dumps({"notification_id": "0" * 32}), "not json")
+    assert len(result["batchItemFailures"]) == 2
+    assert slack.requests == []
