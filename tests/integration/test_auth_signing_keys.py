@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from lotabots import aws, config
 from lotabots.auth import keys, tokens
 from lotabots.errors import ServiceUnavailable, Unauthorized
-from tests.support.auth import claims, sign
+from tests.support.auth import claims, forge_hs256, sign
 
 
 def _settings() -> config.AuthSettings:
@@ -83,11 +86,17 @@ def test_rotation_keeps_only_the_configured_number_of_previous_keys(aws_env: dic
 def test_service_verify_maps_every_bad_token_to_401(aws_env: dict[str, str]) -> None:
     key = keys.load().current
     stranger = keys.generate_key()
+    public_pem = key.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    header, _, signature = sign(claims(), key.private_key, key.kid).split(".")
+    tampered = base64.urlsafe_b64encode(json.dumps(claims(role="admin")).encode()).rstrip(b"=").decode()
     for bad in (
         "garbage",
+        jwt.encode(claims(), "", algorithm="none", headers={"kid": key.kid}),
+        forge_hs256(claims(), public_pem, key.kid),
         sign(claims(aud="other"), key.private_key, key.kid),
         sign(claims(exp=1, iat=0, nbf=0), key.private_key, key.kid),
         sign(claims(), stranger.private_key, stranger.kid),
+        f"{header}.{tampered}.{signature}",
     ):
         with pytest.raises(Unauthorized):
             tokens.verify(bad)
