@@ -60,6 +60,22 @@ def _cpu_per_call(fn: Any, n: int) -> float:
 
 
 def run() -> str:
+    """Measure with a private environment; the caller's environment and caches are restored."""
+    saved = dict(os.environ)
+    try:
+        return _measure()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        from lotabots import aws, config
+        from lotabots.db import engine as db_engine
+
+        config.reset()
+        aws.reset()
+        db_engine.reset_engine()
+
+
+def _measure() -> str:
     tmp = Path(tempfile.mkdtemp(prefix="lotabots-bench-auth-"))
     env = {
         **os.environ,
