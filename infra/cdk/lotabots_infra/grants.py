@@ -59,8 +59,14 @@ def idempotency_table(r: Resources, fn: lambda_.Function) -> None:
 
 
 def rate_limit_table(r: Resources, fn: lambda_.Function) -> None:
+    """Login lockout counters: one BatchGetItem (account + IP), conditional UpdateItem, reset."""
     r.tables.rate_limits.grant(
-        fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+        fn,
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
     )
 
 
@@ -121,8 +127,15 @@ def read_modal_secret(r: Resources, fn: lambda_.Function) -> None:
     r.secrets.modal.grant_read(fn)
 
 
-def read_alerts_integration_secret(r: Resources, fn: lambda_.Function) -> None:
-    r.secrets.alerts_integration.grant_read(fn)
+def list_documents_bucket(r: Resources, fn: lambda_.Function) -> None:
+    """Delete every stored version of a document (ListObjectsV2 under its prefix); also makes a
+    HEAD of a missing key answer 404 rather than 403."""
+    _allow(fn, ["s3:ListBucket"], [r.storage.documents.bucket_arn])
+
+
+def list_artifacts_bucket(r: Resources, fn: lambda_.Function) -> None:
+    """A missing result object answers 404 (rejected result) rather than 403 (retried)."""
+    _allow(fn, ["s3:ListBucket"], [r.storage.artifacts.bucket_arn])
 
 
 def documents_api_objects(r: Resources, fn: lambda_.Function) -> None:
@@ -188,32 +201,34 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "aiops": (database,),
     # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
     "migrate": (database, write_signing_keys, write_jwks, write_revocations),
-    "documents": (database, documents_api_objects),
-    "document_ingest": (database, documents_ingest_objects, publish_events, idempotency_table),
+    "documents": (database, documents_api_objects, list_documents_bucket),
+    "document_ingest": (database, documents_ingest_objects, list_documents_bucket, publish_events),
+    # Create/enqueue jobs, cancel them on Batch or Modal.
     "jobs": (database, send_to("gpu-jobs"), publish_events, batch_cancel, read_modal_secret),
     "job_dispatch": (
         database,
         dispatch_table,
         batch_submit,
+        batch_cancel,
         read_modal_secret,
         artifacts_read_write,
         publish_events,
-        send_to("gpu-jobs"),
-        idempotency_table,
     ),
     "job_results": (
         database,
+        idempotency_table,
         batch_read,
+        batch_cancel,
         read_modal_secret,
         artifacts_read,
+        list_artifacts_bucket,
         publish_events,
         send_to("gpu-jobs"),
-        idempotency_table,
     ),
-    "alerts": (database, read_alerts_config, read_alerts_integration_secret, send_to("alert-notify")),
-    "alert_ingest": (database, read_alerts_config, idempotency_table),
+    "alerts": (database, read_alerts_config),
+    "alert_ingest": (database, read_alerts_config),
     "alert_flush": (database, read_alerts_config, send_to("alert-notify")),
-    "alert_notify": (database, read_slack_secret, read_alerts_config, idempotency_table),
+    "alert_notify": (database, read_slack_secret, read_alerts_config),
 }
 
 

@@ -108,7 +108,7 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
         "Batch job ids are only known after SubmitJob: tagging (on submit) and terminating (on "
         "cancel) address our jobs by their ids"
     )
-    for name in ("jobs", "job_dispatch"):
+    for name in ("jobs", "job_dispatch", "job_results"):
         acknowledge(fns.roles[name], {batch_jobs: batch_reason})
     for ce in (stack.gpu.spot, stack.gpu.on_demand):
         acknowledge(
