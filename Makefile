@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK_VERSION := 2.1148.1
 CDK := npx --yes aws-cdk@$(CDK_VERSION)
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff bench layer clean venv
+.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench layer clean venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,17 @@ deploy: $(STAMP)
 
 diff: $(STAMP)
 	cd infra/cdk && $(CDK) diff --app "../../$(PY) app.py" --output ../../cdk.out --all
+
+## make gpu-image: build gpu_jobs/Dockerfile and push it to the stack's ECR repository (needs Docker,
+## the AWS CLI and a deployed stack; the tag must match the deploy's -c gpuImageTag, default the version)
+STAGE ?= dev
+GPU_IMAGE_TAG ?= $(shell $(PY) -c "import lotabots; print(lotabots.__version__)" 2>/dev/null)
+gpu-image: $(STAMP)
+	repo=$$(aws cloudformation describe-stacks --stack-name LotaBots-$(STAGE) \
+	  --query "Stacks[0].Outputs[?OutputKey=='GpuImageRepository'].OutputValue" --output text) && \
+	aws ecr get-login-password | docker login --username AWS --password-stdin $${repo%%/*} && \
+	docker build -f gpu_jobs/Dockerfile -t $$repo:$(GPU_IMAGE_TAG) . && \
+	docker push $$repo:$(GPU_IMAGE_TAG)
 
 ## make bench: benchmarks, results in docs/benchmarks.md
 bench: $(STAMP)
