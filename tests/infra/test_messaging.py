@@ -153,14 +153,26 @@ def test_function_errors_throttles_api_5xx_and_latency_raise_alarms(synth: Synth
         for v in synth.of_type("AWS::CloudWatch::Alarm").values()
     }
     for fn in topology.FUNCTIONS:
-        assert alarms[f"lotabots-dev-{fn.name}-errors"]["MetricName"] == "Errors"
-        assert alarms[f"lotabots-dev-{fn.name}-throttles"]["MetricName"] == "Throttles"
-    assert alarms["lotabots-dev-api-5xx"]["MetricName"] == "5XXError"
-    assert alarms["lotabots-dev-api-latency-p99"]["ExtendedStatistic"] == "p99"
-    assert alarms["lotabots-dev-db-capacity"]["MetricName"] == "ACUUtilization"
+        assert alarms[f"lotabots-dev-{fn.name}-errors-warning"]["MetricName"] == "Errors"
+        assert alarms[f"lotabots-dev-{fn.name}-throttles-warning"]["MetricName"] == "Throttles"
+    assert alarms["lotabots-dev-api-5xx-critical"]["MetricName"] == "5XXError"
+    assert alarms["lotabots-dev-api-latency-p99-warning"]["ExtendedStatistic"] == "p99"
+    assert alarms["lotabots-dev-db-capacity-warning"]["MetricName"] == "ACUUtilization"
     (topic,) = synth.of_type("AWS::SNS::Topic").values()
     assert "KmsMasterKeyId" in topic["Properties"]
     (dashboard,) = synth.of_type("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for word in ("API latency", "Function errors", "Queue backlog", "Database"):
         assert word in body
+
+
+def test_alarm_names_carry_the_severity_the_alerting_code_reads(synth: Synth) -> None:
+    """CloudWatch alarms become alerts labelled by the severity word in their name: lost work
+    (a message in a DLQ) and API 5xx page as critical, the rest warn."""
+    from lotabots.alerts.sources import alarm_severity
+
+    names = [v["Properties"]["AlarmName"] for v in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    for name in names:
+        expected = "critical" if name.endswith(("-dlq-depth-critical", "-api-5xx-critical")) else "warning"
+        assert alarm_severity(name) == expected, name
+    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 2

@@ -109,12 +109,14 @@ class Observability(Construct):
                 ),
                 threshold=1,
                 description=f"messages landed in the {name} dead-letter queue",
+                severity="critical",
             )
         self._alarm(
             "api-5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
             threshold=API_5XX_THRESHOLD,
             description="the API answered 5xx",
+            severity="critical",
         )
         self._alarm(
             "api-latency-p99",
@@ -212,11 +214,12 @@ class Observability(Construct):
         threshold: float,
         description: str,
         evaluation_periods: int = 1,
+        severity: str = "warning",
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             "".join(part.capitalize() for part in name.replace("_", "-").split("-")) + "Alarm",
-            alarm_name=self.settings.name(name),
+            alarm_name=self.settings.name(f"{name}-{severity}"),
             alarm_description=description,
             metric=metric,
             threshold=threshold,
