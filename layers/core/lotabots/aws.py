@@ -17,6 +17,9 @@ from lotabots import config
 def _session() -> Any:
     import boto3
 
+    from lotabots.observability import tracer
+
+    tracer.patch(["boto3", "botocore"])
     return boto3.session.Session()
 
 
