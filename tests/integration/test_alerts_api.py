@@ -273,3 +273,17 @@ def test_pending_silence_is_listed_as_pending(alerts_db: str) -> None:
         "alerts", api_event("DELETE", f"/silences/{silence['id']}", principal=OPERATOR)
     )
     assert expired["state"] == "expired"
+
+
+def test_every_alerts_route_is_in_the_access_map(alerts_db: str) -> None:
+    from lotabots.access import ROUTE_ROLES
+    from tests.support.api import load_function
+
+    schema = load_function("alerts").app.get_openapi_schema()
+    served = {
+        (method.upper(), path)
+        for path, item in schema.paths.items()
+        for method in ("get", "post", "put", "patch", "delete")
+        if getattr(item, method, None) is not None
+    }
+    assert served == {key for key in ROUTE_ROLES if key[1].startswith(("/alerts", "/silences"))}

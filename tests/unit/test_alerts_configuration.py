@@ -167,3 +167,13 @@ def test_env_overrides_force_every_route_timing(monkeypatch: pytest.MonkeyPatch)
     for route in cfg.routes_by_id.values():
         assert (route.group_wait, route.group_interval) == (1, 2)
         assert route.repeat_interval >= 3600  # not overridden
+
+
+def test_inhibition_sources_are_narrowed_by_pinned_severity_only() -> None:
+    from lotabots.alerts.service import _source_severities
+
+    assert _source_severities(parse_document(DOC)) == frozenset({"critical"})
+    regex_source = DOC.replace(
+        "source_matchers: ['severity=\"critical\"']", "source_matchers: ['severity=~\"crit.*\"']"
+    )
+    assert _source_severities(parse_document(regex_source)) is None

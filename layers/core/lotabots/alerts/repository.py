@@ -106,9 +106,14 @@ def active_alerts(session: Session, now: datetime) -> list[Alert]:
     )
 
 
-def firing_labels(session: Session, now: datetime) -> list[tuple[str, dict[str, str]]]:
-    rows = session.execute(select(Alert.fingerprint, Alert.labels).where(_active_clause(now)))
-    return [(fp, labels) for fp, labels in rows]
+def firing_labels(
+    session: Session, now: datetime, severities: frozenset[str] | None = None
+) -> list[tuple[str, dict[str, str]]]:
+    """(fingerprint, labels) of firing alerts, only those of `severities` when given."""
+    query = select(Alert.fingerprint, Alert.labels).where(_active_clause(now))
+    if severities is not None:
+        query = query.where(Alert.severity.in_(sorted(severities)))
+    return [(fp, labels) for fp, labels in session.execute(query)]
 
 
 def resolved_alerts(

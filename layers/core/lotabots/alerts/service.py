@@ -191,8 +191,21 @@ def mute_context(session: Session, now: datetime, cfg: AlertsConfig | None = Non
         SilenceRule(s.id, tuple(Matcher.from_any(m) for m in s.matchers))
         for s in repository.active_silences(session, now)
     ]
-    firing = repository.firing_labels(session, now) if cfg.inhibit_rules else []
+    firing = repository.firing_labels(session, now, _source_severities(cfg)) if cfg.inhibit_rules else []
     return _MuteContext(Silencer(silences), Inhibitor(cfg.inhibit_rules, firing))
+
+
+def _source_severities(cfg: AlertsConfig) -> frozenset[str] | None:
+    """The only severities an inhibiting (source) alert can have, when every rule pins one with
+    `severity="..."`; None when some rule could match any severity. Keeps the inhibition index
+    to the few critical alerts instead of every firing alert."""
+    found: set[str] = set()
+    for rule in cfg.inhibit_rules:
+        pinned = [m.value for m in rule.source if m.name == "severity" and m.is_equal and not m.is_regex]
+        if not pinned or not pinned[0]:
+            return None
+        found.add(pinned[0])
+    return frozenset(found)
 
 
 def _alert_out(alert: Alert, now: datetime, ctx: _MuteContext | None) -> AlertOut:
