@@ -239,6 +239,32 @@ def test_overlapping_flush_runs_never_notify_twice(alerting: dict[str, str]) -> 
     assert len({n.group_id for n in _notifications()}) == 20
 
 
+def test_concurrent_ingests_of_the_same_new_alerts_both_succeed(alerting: dict[str, str]) -> None:
+    from lotabots.alerts.models import Alert, AlertGroupMember
+
+    t0 = datetime.now(UTC)
+    labels = [{"alertname": "Both", "source": "api", "n": str(i)} for i in range(50)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            _ingest(labels, t0)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Alert)) == 50
+        assert session.scalar(select(func.count()).select_from(AlertGroupMember)) == 50
+
+
 def test_notification_left_pending_by_a_failed_enqueue_is_sent_by_the_next_run(
     alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,7 @@ def _new_id() -> str:
 def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
     now = utcnow()
     with session_scope() as session:
+        repository.write_transaction(session)
         row = repository.get_notification(session, notification_id)
         if row is None:
             raise LookupError(f"notification {notification_id} does not exist")

@@ -24,6 +24,7 @@ from lotabots.alerts.models import (
     AlertNotification,
     AlertNotificationItem,
     Silence,
+    UTCDateTime,
 )
 
 CHUNK = 1000
@@ -51,6 +52,17 @@ def _insert_ignoring_conflicts(session: Session, model: type[Any], rows: list[di
     statement = dialect_insert(model.__table__).on_conflict_do_nothing()
     for part in chunks(rows):
         session.execute(statement, list(part))
+
+
+def write_transaction(session: Session) -> None:
+    """Make the current transaction a writer before it reads (SQLite's BEGIN IMMEDIATE).
+
+    A SQLite transaction that has read cannot become a writer once another connection has
+    committed ("database is locked" at once, busy_timeout does not apply). Writing first makes
+    concurrent local writers queue on the lock instead. PostgreSQL needs nothing.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(AlertGroup).where(AlertGroup.id.is_(None)).values(version=AlertGroup.version))
 
 
 # --- alerts -------------------------------------------------------------------------------
@@ -172,23 +184,26 @@ def ensure_groups(session: Session, specs: Mapping[str, GroupSpec], now: datetim
             select(AlertGroup.id, AlertGroup.group_key).where(AlertGroup.group_key.in_(part))
         ):
             ids[key] = group_id
-    for key in keys:
-        due = specs[key].first_flush_at
-        session.execute(
-            update(AlertGroup)
-            .where(AlertGroup.id == ids[key])
-            .values(
-                # Idle group: a fresh group_wait. Not yet flushed: an old alert may pull the
-                # first message forward (Alertmanager flushes at once if starts_at + wait passed).
-                next_flush_at=case(
-                    (AlertGroup.next_flush_at.is_(None), due),
-                    (and_(AlertGroup.has_flushed.is_(False), AlertGroup.next_flush_at > due), due),
-                    else_=AlertGroup.next_flush_at,
-                ),
-                has_flushed=case((AlertGroup.next_flush_at.is_(None), False), else_=AlertGroup.has_flushed),
-                updated_at=now,
-            )
+    groups = _table(AlertGroup)
+    due = bindparam("due", type_=UTCDateTime())
+    arm = (
+        update(groups)
+        .where(groups.c.id == bindparam("_id"))
+        .values(
+            # Idle group: a fresh group_wait. Not yet flushed: an old alert may pull the first
+            # message forward (Alertmanager flushes at once if starts_at + group_wait passed).
+            next_flush_at=case(
+                (groups.c.next_flush_at.is_(None), due),
+                (and_(groups.c.has_flushed.is_(False), groups.c.next_flush_at > due), due),
+                else_=groups.c.next_flush_at,
+            ),
+            has_flushed=case((groups.c.next_flush_at.is_(None), False), else_=groups.c.has_flushed),
+            updated_at=bindparam("now", type_=UTCDateTime()),
         )
+    )
+    params = [{"_id": ids[key], "due": specs[key].first_flush_at, "now": now} for key in keys]
+    for rows in chunks(params):
+        session.execute(arm, list(rows))
     return ids
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lotabots import audit
@@ -81,6 +82,9 @@ def _merge(old: Any, new: IncomingAlert, now: datetime) -> dict[str, Any]:
     return values
 
 
+INGEST_ATTEMPTS = 3
+
+
 def ingest(
     session: Session,
     incoming: Sequence[IncomingAlert],
@@ -88,10 +92,28 @@ def ingest(
     now: datetime | None = None,
     cfg: AlertsConfig | None = None,
 ) -> IngestResult:
-    """Store a batch of alerts (dedup by fingerprint) and put the firing ones in their groups."""
+    """Store a batch of alerts (dedup by fingerprint) and put the firing ones in their groups.
+
+    Two writers inserting the same new fingerprint at once: the loser's savepoint rolls back
+    on the unique constraint and the batch is applied again, now as an update.
+    """
     now = now or utcnow()
     cfg = cfg or configuration.load()
     batch = dedupe(incoming)
+    repository.write_transaction(session)
+    for attempt in range(1, INGEST_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return _ingest_once(session, batch, now, cfg)
+        except IntegrityError:
+            if attempt == INGEST_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(
+    session: Session, batch: Sequence[IncomingAlert], now: datetime, cfg: AlertsConfig
+) -> IngestResult:
     existing = repository.alerts_by_fingerprint(session, [a.fingerprint for a in batch])
     result = IngestResult()
     inserts: list[dict[str, Any]] = []
@@ -133,8 +155,9 @@ def ingest(
         )
         if firing:
             routed.append((alert_id, alert))
-    repository.insert_alerts(session, inserts)
-    repository.update_alerts(session, updates)
+    # Row locks in id order: concurrent batches touching the same alerts never deadlock.
+    repository.insert_alerts(session, sorted(inserts, key=lambda row: row["fingerprint"]))
+    repository.update_alerts(session, sorted(updates, key=lambda row: row["id"]))
     _assign_groups(session, routed, cfg, now)
     return result
 
@@ -303,6 +326,7 @@ def acknowledge(
 ) -> AlertOut:
     """Someone is on it: the alert stays firing but no longer causes repeat notifications."""
     now = now or utcnow()
+    repository.write_transaction(session)
     alert = _require_alert(session, alert_id)
     if not alert.is_firing(now):
         raise Conflict("the alert is resolved; only firing alerts can be acknowledged")
@@ -330,6 +354,7 @@ def resolve(
     A later update from the source that still says firing opens a new instance.
     """
     now = now or utcnow()
+    repository.write_transaction(session)
     alert = _require_alert(session, alert_id)
     if alert.is_firing(now):
         alert.ends_at = now
@@ -438,6 +463,7 @@ def expire_silence(
 ) -> SilenceOut:
     """Expire now (a pending silence never starts). Expiring an expired silence changes nothing."""
     now = now or utcnow()
+    repository.write_transaction(session)
     silence = session.get(Silence, silence_id)
     if silence is None:
         raise NotFound("no such silence", details={"silence_id": silence_id})
