@@ -177,3 +177,30 @@ def test_inhibition_sources_are_narrowed_by_pinned_severity_only() -> None:
         "source_matchers: ['severity=\"critical\"']", "source_matchers: ['severity=~\"crit.*\"']"
     )
     assert _source_severities(parse_document(regex_source)) is None
+
+
+def test_config_comes_from_ssm_and_a_bad_update_keeps_the_last_valid_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    from lotabots import aws
+
+    with mock_aws():
+        aws.reset()
+        parameters.clear_caches()
+        monkeypatch.setenv("ALERTS_CONFIG_PARAMETER", "/lotabots/alerts/config")
+        monkeypatch.setenv("ALERTS_CONFIG_MAX_AGE_SECONDS", "0")
+        config.reset()
+        configuration.reset()
+        ssm = aws.client("ssm")
+        ssm.put_parameter(Name="/lotabots/alerts/config", Value=DOC, Type="String")
+        assert configuration.load().root.receiver == "default"
+        ssm.put_parameter(Name="/lotabots/alerts/config", Value="route: {receiver: ghost}", Overwrite=True)
+        assert configuration.load().root.receiver == "default"  # rejected, previous one kept
+        configuration.reset()
+        with pytest.raises(AlertsConfigError, match="receivers"):
+            configuration.load()  # nothing valid to fall back on
+        parameters.clear_caches()
+    aws.reset()

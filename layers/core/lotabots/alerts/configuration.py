@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lotabots import config as settings_module
 from lotabots.alerts.matchers import LABEL_NAME, Matcher, MatcherError
 from lotabots.config import AlertSettings
+from lotabots.observability import logger
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "default_config.yaml"
 GROUP_BY_ALL = "..."
@@ -358,13 +359,31 @@ def _document_text(settings: AlertSettings) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+_last_good: AlertsConfig | None = None
+
+
 def load() -> AlertsConfig:
-    """The current configuration (SSM parameter or the default document), validated once per text."""
+    """The current configuration (SSM parameter or the default document), validated once per text.
+
+    An invalid document put in the parameter does not stop alerting: the last valid one stays
+    in force (and every load logs the error) until the parameter is fixed.
+    """
+    global _last_good
     settings = settings_module.load(AlertSettings)
     text = _document_text(settings)
     with _lock:
-        return _parsed(text, _overrides(settings))
+        try:
+            cfg = _parsed(text, _overrides(settings))
+        except AlertsConfigError as exc:
+            if _last_good is None:
+                raise
+            logger.error("alerts config rejected; keeping the last valid one", extra={"error": str(exc)})
+            return _last_good
+        _last_good = cfg
+        return cfg
 
 
 def reset() -> None:
+    global _last_good
     _parsed.cache_clear()
+    _last_good = None
