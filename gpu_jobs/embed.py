@@ -62,7 +62,7 @@ class Embedder:
         model = AutoModel.from_pretrained(path, local_files_only=True, dtype=self.dtype)
         self.model = model.to(self.device).eval()
         self.max_seq_length = self.model_info.max_seq_length
-        self.batch_size = batch_size or (256 if self.device.type == "cuda" else 64)
+        self.batch_size = batch_size or (256 if self.device.type == "cuda" else 32)
         self.cls_id = int(self.tokenizer.cls_token_id)
         self.sep_id = int(self.tokenizer.sep_token_id)
         self.pad_id = int(self.tokenizer.pad_token_id)
