@@ -156,6 +156,25 @@ def test_silence_mutes_until_it_expires(alerting: dict[str, str]) -> None:
     assert len(_flush(t0 + GROUP_WAIT + GROUP_INTERVAL).notifications) == 1
 
 
+def test_silencing_an_announced_alert_sends_no_resolved_message(alerting: dict[str, str]) -> None:
+    t0 = datetime.now(UTC)
+    _ingest([{"alertname": "Announced", "source": "api"}], t0)
+    assert len(_flush(t0 + GROUP_WAIT).notifications) == 1
+    with session_scope() as session:
+        service.create_silence(
+            session,
+            SilenceIn(
+                matchers=[MatcherIn(name="alertname", value="Announced")],
+                starts_at=t0,
+                ends_at=t0 + timedelta(hours=1),
+                comment="muted after the page",
+            ),
+            OPERATOR,
+            now=t0 + GROUP_WAIT,
+        )
+    assert _flush(t0 + GROUP_WAIT + GROUP_INTERVAL).notifications == []
+
+
 def test_critical_alert_inhibits_matching_warning(alerting: dict[str, str]) -> None:
     t0 = datetime.now(UTC)
     _ingest(

@@ -118,7 +118,9 @@ def _flush_group(
     created: str | None = None
     if kind is not None:
         announced_resolved = resolved if route.send_resolved else []
-        if kind == "firing" or route.send_resolved:
+        # Nothing left to show (everything announced is now silenced or inhibited, or resolved
+        # without send_resolved): the states are updated, no message is sent (as Alertmanager).
+        if firing or announced_resolved:
             created = notification_id(group_id, group.version)
             limit = cfg.max_alerts_per_message
             payload = {
