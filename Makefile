@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy layers/core/lotabots functions devstack gpu_jobs
+	$(VENV)/bin/mypy layers/core/lotabots functions devstack gpu_jobs infra/cdk bench
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
