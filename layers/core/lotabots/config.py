@@ -31,6 +31,7 @@ class CoreSettings(_Base):
     db_secret_arn: str | None = Field(None, alias="DB_SECRET_ARN")
     db_proxy_endpoint: str | None = Field(None, alias="DB_PROXY_ENDPOINT")
     db_name: str = Field("lotabots", alias="DB_NAME")
+    db_sslmode: str = Field("require", alias="DB_SSLMODE")
     sqlite_path: str = Field(".local/lotabots.db", alias="LOTABOTS_SQLITE_PATH")
     aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
     aws_region: str = Field("us-east-1", alias="AWS_REGION")

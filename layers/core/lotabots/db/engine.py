@@ -40,7 +40,7 @@ def database_url() -> str:
             host=settings.db_proxy_endpoint or secret["host"],
             port=int(secret.get("port", 5432)),
             database=secret.get("dbname", settings.db_name),
-            query={"sslmode": "require"},
+            query={"sslmode": settings.db_sslmode},
         )
         return url.render_as_string(hide_password=False)
     path = Path(settings.sqlite_path)
@@ -76,7 +76,30 @@ def _create(url: str) -> Engine:
 
         return engine
     # RDS Proxy multiplexes connections: keep one per container and check it before use.
-    return create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=True, pool_recycle=300)
+    engine = create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=True, pool_recycle=300)
+    secret_arn = config.core().db_secret_arn
+    if secret_arn and not config.core().database_url:
+        _follow_secret_rotation(engine, secret_arn)
+    return engine
+
+
+def _follow_secret_rotation(engine: Engine, secret_arn: str) -> None:
+    """New connections use the secret's current password; after a rotation the cached one
+    fails authentication once, and the connection is retried with a freshly read secret."""
+    from aws_lambda_powertools.utilities import parameters
+
+    @event.listens_for(engine, "do_connect")
+    def _connect_with_current_secret(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        secret: Any = parameters.get_secret(secret_arn, transform="json", max_age=300)
+        cparams.update(user=secret["username"], password=secret["password"])
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if "authentication" not in str(exc).lower():
+                raise
+            secret = parameters.get_secret(secret_arn, transform="json", force_fetch=True)
+            cparams.update(user=secret["username"], password=secret["password"])
+            return dialect.connect(*cargs, **cparams)
 
 
 def get_engine() -> Engine:
