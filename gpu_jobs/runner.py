@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lotabots import aws
-from lotabots.jobs.spec import COMPLETED, FAILED, SOURCE_GPU, JobReport, JobSpec
-from lotabots.observability import logger
-
 from gpu_jobs import artifacts
 from gpu_jobs.artifacts import ArtifactStore
 from gpu_jobs.gpuinfo import GpuMonitor
+from lotabots import aws
+from lotabots.jobs.spec import COMPLETED, FAILED, SOURCE_GPU, JobReport, JobSpec
+from lotabots.observability import logger
 
 Handler = Callable[[JobSpec, ArtifactStore, dict[str, float]], dict[str, Any]]
 _embedder: Any = None
@@ -103,6 +102,7 @@ def run_job(spec_data: dict[str, Any] | JobSpec) -> dict[str, Any]:
     """Run a job to its report (which is also written to S3 and published)."""
     spec = spec_data if isinstance(spec_data, JobSpec) else JobSpec.model_validate(spec_data)
     logger.append_keys(job_id=spec.job_id, job_type=spec.type)
+    logger.set_correlation_id(spec.correlation_id)
     store = ArtifactStore(spec.artifacts_bucket, spec.prefix)
     timings: dict[str, float] = {}
     status, error, result_uri = "failed", None, None
@@ -129,6 +129,7 @@ def run_job(spec_data: dict[str, Any] | JobSpec) -> dict[str, Any]:
         gpu=monitor.report,
         timings=timings,
         error=error,
+        correlation_id=spec.correlation_id,
     ).model_dump(mode="json")
     store.write_report(report)
     publish(spec, report)

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from lotabots.jobs import results
 from lotabots.jobs.schemas import GpuResultsRecord
 from lotabots.observability import logger, metrics, tracer

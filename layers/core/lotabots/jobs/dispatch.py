@@ -178,6 +178,7 @@ def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
         event_bus_name=config.core().event_bus_name,
         gpu=job.gpu or (cfg.default_gpu if job.backend == "modal" else None),
         timeout_s=job.timeout_s,
+        correlation_id=logger.get_correlation_id(),
     )
 
 
@@ -300,6 +301,10 @@ def handle_record(record: GpuJobsRecord) -> str:
     """One gpu-jobs message; raises `RetryLater` (with the visibility already extended) to retry."""
     receive_count = int(record.attributes.ApproximateReceiveCount or 1)
     body = record.body
+    correlation_id = (
+        body.detail.correlation_id if isinstance(body, DocumentIngestedEvent) else body.correlation_id
+    )
+    logger.set_correlation_id(correlation_id or record.messageId)
     if isinstance(body, DocumentIngestedEvent):
         with session_scope() as session:
             job = service.create_embed_job_for_document(session, body.detail)

@@ -220,6 +220,7 @@ def handle_record(record: GpuResultsRecord) -> str:
     event = record.body
     if event.source == SOURCE_GPU and event.detail_type in (COMPLETED, FAILED):
         report = JobReport.model_validate(event.detail)  # malformed → the record fails → DLQ
+        logger.set_correlation_id(report.correlation_id or record.messageId)
         return record_report(report, via="event")
     if event.source == BATCH_SOURCE and event.detail_type == BATCH_STATE_CHANGE:
         return handle_batch_event(dict(event.detail))

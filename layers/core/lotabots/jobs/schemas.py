@@ -78,6 +78,7 @@ class DispatchRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     job_id: str = Field(min_length=1, max_length=64)
+    correlation_id: str | None = Field(None, max_length=200)
 
 
 class DocumentIngestedDetail(BaseModel):
@@ -86,6 +87,7 @@ class DocumentIngestedDetail(BaseModel):
     document_id: str = Field(min_length=1, max_length=64)
     owner_id: str | None = None
     version: int = Field(ge=1)
+    correlation_id: str | None = Field(None, max_length=200)
 
 
 class DocumentIngestedEvent(EventBridgeModel):  # type: ignore[misc]

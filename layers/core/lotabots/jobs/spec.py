@@ -51,6 +51,8 @@ class JobSpec(BaseModel):
     event_bus_name: str = "default"
     gpu: str | None = None
     timeout_s: int = Field(3600, gt=0)
+    # The request that caused the job: its logs and report carry it (joins API, dispatch, job, results).
+    correlation_id: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -67,3 +69,4 @@ class JobReport(BaseModel):
     gpu: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
     error: str | None = None
+    correlation_id: str | None = None
