@@ -25,12 +25,14 @@ AWS_SECRET = os.environ.get("LOTABOTS_MODAL_AWS_SECRET", "lotabots-aws")
 TIMEOUT_S = int(os.environ.get("LOTABOTS_MODAL_TIMEOUT_S", "3600"))
 PROJECT = Path(__file__).resolve().parents[1]
 
+# Ship our packages with the JSON next to them (model_registry.json); nothing else.
+SOURCE_IGNORE = ~modal.FilePatternMatcher("**/*.py", "**/*.json")
+
 image = (
     modal.Image.debian_slim(python_version="3.12")
     .pip_install_from_pyproject(str(PROJECT / "pyproject.toml"), optional_dependencies=["gpu"])
     .env({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    # Ship our packages with the JSON next to them (model_registry.json); nothing else.
-    .add_local_python_source("gpu_jobs", "lotabots", ignore=~modal.FilePatternMatcher("**/*.py", "**/*.json"))
+    .add_local_python_source("gpu_jobs", "lotabots", ignore=SOURCE_IGNORE)
 )
 
 app = modal.App(APP_NAME, image=image)
