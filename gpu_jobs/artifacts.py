@@ -1,9 +1,10 @@
 """A job's artifacts in S3, written so that a crash never leaves a result that looks complete.
 
-Large outputs are uploaded under `jobs/<job_id>/.partial/<run>/` and copied to their final
-key only once fully written; `result.json` (which names them with size and SHA-256) is
-written after them and `report.json` last, then the completion event is published. A reader
-that finds `result.json` can therefore check every object it names.
+Large outputs are uploaded under `jobs/.partial/<job_id>/<run>/` (one literal prefix, so a
+bucket lifecycle rule can expire leftovers) and copied to their final key only once fully
+written; `result.json` (which names them with size and SHA-256) is written after them and
+`report.json` last, then the completion event is published. A reader that finds
+`result.json` can therefore check every object it names.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lotabots import aws
-from lotabots.jobs.spec import REPORT_NAME, RESULT_NAME, parse_s3_uri, s3_uri
+from lotabots.jobs.spec import REPORT_NAME, RESULT_NAME, job_prefix, parse_s3_uri, s3_uri
 from lotabots.observability import logger
+
+# Temporary uploads of every job: expire this prefix with a lifecycle rule (e.g. after a day).
+PARTIAL_ROOT = "jobs/.partial/"
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,10 @@ def read_text(uri: str) -> str:
 
 
 class ArtifactStore:
-    def __init__(self, bucket: str, prefix: str, run_id: str | None = None) -> None:
+    def __init__(self, bucket: str, job_id: str, run_id: str | None = None) -> None:
         self.bucket = bucket
-        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.prefix = job_prefix(job_id)
+        self.partial_prefix = f"{PARTIAL_ROOT}{job_id}/"
         self.run_id = run_id or uuid.uuid4().hex
         self._partials: list[str] = []
 
@@ -50,7 +55,7 @@ class ArtifactStore:
 
     def write_partial(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Upload under the run's temporary prefix; returns the temporary key."""
-        key = f"{self.prefix}.partial/{self.run_id}/{name}"
+        key = f"{self.partial_prefix}{self.run_id}/{name}"
         self._put(key, data, content_type)
         self._partials.append(key)
         return key
@@ -86,6 +91,6 @@ class ArtifactStore:
         for key in self._partials:
             try:
                 self._s3.delete_object(Bucket=self.bucket, Key=key)
-            except Exception:  # leftovers under .partial/ are harmless; a lifecycle rule expires them
+            except Exception:  # leftovers under jobs/.partial/ are harmless: a lifecycle rule expires them
                 logger.warning("could not delete a temporary object", extra={"key": key})
         self._partials.clear()

@@ -103,7 +103,7 @@ def run_job(spec_data: dict[str, Any] | JobSpec) -> dict[str, Any]:
     spec = spec_data if isinstance(spec_data, JobSpec) else JobSpec.model_validate(spec_data)
     logger.append_keys(job_id=spec.job_id, job_type=spec.type)
     logger.set_correlation_id(spec.correlation_id)
-    store = ArtifactStore(spec.artifacts_bucket, spec.prefix)
+    store = ArtifactStore(spec.artifacts_bucket, spec.job_id)
     timings: dict[str, float] = {}
     status, error, result_uri = "failed", None, None
     started = time.perf_counter()

@@ -57,7 +57,8 @@ def test_embed_job_writes_vectors_result_report_then_publishes(aws_env: dict[str
         "jobs/job-ok/vectors.f32",
         "jobs/job-ok/result.json",
         "jobs/job-ok/report.json",
-    }, "temporary objects are cleaned up"
+    }
+    assert _keys("jobs/.partial/") == set(), "temporary objects are cleaned up"
     bucket = config.load(JobSettings).artifacts_bucket
     stored = aws.client("s3").get_object(Bucket=bucket, Key="jobs/job-ok/result.json")
     result = json.loads(stored["Body"].read())
@@ -86,7 +87,7 @@ def test_a_crash_mid_way_leaves_no_result_and_reports_failure(
     assert report["result_uri"] is None
     keys = _keys("jobs/job-crash/")
     assert "jobs/job-crash/result.json" not in keys and "jobs/job-crash/vectors.f32" not in keys
-    assert not any("/.partial/" in key for key in keys)
+    assert _keys("jobs/.partial/job-crash/") == set(), "the temporary upload is cleaned up"
     assert "jobs/job-crash/report.json" in keys
     assert [e["detail-type"] for e in _published()] == ["GpuJobFailed"]
 
