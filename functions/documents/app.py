@@ -26,6 +26,7 @@ from lotabots.documents.schemas import (
     ErrorResponse,
     NewVersion,
 )
+from lotabots.embeddings.routes import router as similarity_router
 from lotabots.http import create_resolver, current_principal, http_handler
 
 app = create_resolver()
@@ -175,5 +176,8 @@ def new_version(
         created = service.new_version(session, principal, document_id, body, if_match)
     return _json(201, created, {"ETag": f'"{created.document.revision}"'})
 
+
+# GET /documents/{document_id}/similar lives with the embeddings it searches.
+app.include_router(similarity_router)
 
 lambda_handler = http_handler(app)

@@ -14,25 +14,17 @@ from lotabots.db.base import utcnow
 from lotabots.documents.models import Document
 from lotabots.embeddings import repository, vectors
 from lotabots.embeddings.models import DocumentEmbedding
-from lotabots.http import create_resolver, http_handler
-from tests.support.api import FakeLambdaContext, api_event
+from tests.support.api import FakeLambdaContext, api_event, load_function
 from tests.support.jobs import ADMIN, AUDITOR, ready_document
 
 ALICE = Principal(user_id="alice", email="alice@example.com", role=Role.MEMBER)
 BOB = Principal(user_id="bob", email="bob@example.com", role=Role.MEMBER)
 
 
-def _app() -> Any:
-    from lotabots.embeddings.routes import router
-
-    app = create_resolver()
-    app.include_router(router)
-    return http_handler(app)
-
-
 @pytest.fixture
 def handler(db: str) -> Iterator[Any]:
-    yield _app()
+    """The deployed documents function, which includes the similarity router."""
+    yield load_function("documents").lambda_handler
 
 
 def _embed(document_id: str, owner: str, direction: list[float]) -> None:
