@@ -33,11 +33,12 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("DATABASE_URL", None)
 
+from sqlalchemy import text  # noqa: E402
+
 from lotabots import aws, config  # noqa: E402
 from lotabots.db import engine as db_engine  # noqa: E402
 from lotabots.db import migrate  # noqa: E402
 from lotabots.db.base import Base  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 
 _BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("LOTABOTS_TEST_DATABASE_URL") else [])
 

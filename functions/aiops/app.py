@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
+
 from lotabots.aiops import health
 from lotabots.http import create_resolver, http_handler
 
