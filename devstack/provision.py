@@ -128,7 +128,6 @@ def provision() -> dict[str, str]:
     queue_urls = _create_queues()
     _create_rules(queue_urls)
     _notify_ingest_queue(documents.bucket, queue_urls["DOCUMENT_INGEST_QUEUE_URL"])
-    _put_secret(alerts.integration_token_secret_id, {})
     # No bot token: alert notifications are logged and recorded as `logged` deliveries.
     _put_secret(alerts.slack_secret_id, {"bot_token": ""})
 

@@ -92,7 +92,7 @@ def test_functions_using_the_database_run_in_the_vpc_and_only_internet_callers_g
         assert len(subnets) == 2, fn.name
         expected = "egress" if needs.internet else "isolated"
         assert all(expected in s for s in subnets), (fn.name, subnets)
-    assert profile("alert_notify").internet and profile("job_dispatch").internet
+    assert all(profile(name).internet for name in ("alert_notify", "jobs", "job_dispatch", "job_results"))
 
 
 def test_authorizer_uses_the_parameters_extension_and_reads_only_two_parameters(synth: Synth) -> None:

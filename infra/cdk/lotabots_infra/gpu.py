@@ -2,9 +2,14 @@
 NVIDIA AMI), one job queue that tries spot first, and a job definition asking for one GPU.
 
 The container image is NOT built at synth (that would need Docker): it lives in the ECR
-repository created here and is built from `gpu_jobs/Dockerfile` and pushed by CI or
-`make gpu-image` (tag = `-c gpuImageTag=...`, default the package version). Tags are
-immutable, so a deployed job definition always runs the image it was deployed with.
+repository created here and is built from `gpu_jobs/Dockerfile` with the repository root as
+context (`docker build -f gpu_jobs/Dockerfile .`) and pushed by CI or `make gpu-image`
+(tag = `-c gpuImageTag=...`, default the package version). Tags are immutable, so a deployed
+job definition always runs the image it was deployed with.
+
+The runner takes the artifacts bucket and the event bus from the job spec dispatch passes in
+the command (dispatch also overrides EVENT_BUS_NAME); its AWS clients take their region from
+AWS_REGION (`CoreSettings.aws_region`), which Batch does not set on EC2 compute environments.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lotabots.config import CoreSettings, JobSettings
+from lotabots.config import CoreSettings
 from lotabots_infra.network import Network
 from lotabots_infra.profiles import env_name
 from lotabots_infra.settings import StageSettings
@@ -132,11 +137,9 @@ class GpuBatch(Construct):
                 command=["python", "-m", "gpu_jobs", "--help"],
                 job_role=self.job_role,
                 environment={
-                    env_name(JobSettings, "artifacts_bucket"): storage.artifacts.bucket_name,
                     env_name(CoreSettings, "event_bus_name"): "default",
+                    env_name(CoreSettings, "aws_region"): stack.region,
                     env_name(CoreSettings, "stage"): settings.stage,
-                    "AWS_DEFAULT_REGION": Stack.of(self).region,
-                    "HF_HUB_OFFLINE": "1",
                 },
                 logging=ecs.LogDrivers.aws_logs(stream_prefix="gpu-job", log_group=self.log_group),
                 readonly_root_filesystem=False,

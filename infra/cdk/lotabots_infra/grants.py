@@ -134,7 +134,9 @@ def list_documents_bucket(r: Resources, fn: lambda_.Function) -> None:
 
 
 def list_artifacts_bucket(r: Resources, fn: lambda_.Function) -> None:
-    """A missing result object answers 404 (rejected result) rather than 403 (retried)."""
+    """`results.read_json` and the embed recorder read a missing `report.json` / result / vectors
+    object as "not written (yet)" from S3's 404 NoSuchKey; without s3:ListBucket S3 answers 403
+    AccessDenied instead, which would fail the record and abort the poll run."""
     _allow(fn, ["s3:ListBucket"], [r.storage.artifacts.bucket_arn])
 
 
@@ -157,15 +159,13 @@ def documents_ingest_objects(r: Resources, fn: lambda_.Function) -> None:
     _allow(fn, ["s3:PutObject"], [r.storage.documents.arn_for_objects(f"{QUARANTINE_PREFIX}*")])
 
 
-def artifacts_read_write(r: Resources, fn: lambda_.Function) -> None:
-    _allow(
-        fn,
-        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-        [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")],
-    )
+def artifacts_stage_inputs(r: Resources, fn: lambda_.Function) -> None:
+    """Dispatch stages a job's input (the document text) at `jobs/<job id>/input.txt`."""
+    _allow(fn, ["s3:PutObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
 
 
 def artifacts_read(r: Resources, fn: lambda_.Function) -> None:
+    """Results reads `report.json`, `result.json` and the outputs they name under `jobs/<job id>/`."""
     _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
 
 
@@ -174,19 +174,24 @@ def _batch_jobs_arn(r: Resources) -> str:
 
 
 def batch_submit(r: Resources, fn: lambda_.Function) -> None:
-    """SubmitJob on our queue + definition; tag the job; find it again by name after a crash."""
+    """SubmitJob on our queue + definition; tagging the job at submit needs TagResource on it."""
     _allow(
         fn,
         ["batch:SubmitJob"],
         [r.gpu.job_queue.job_queue_arn, r.gpu.job_definition.job_definition_arn],
     )
     _allow(fn, ["batch:TagResource"], [_batch_jobs_arn(r)])
-    batch_read(r, fn)
 
 
-def batch_read(r: Resources, fn: lambda_.Function) -> None:
-    # ListJobs / DescribeJobs have no resource-level permissions in IAM.
-    _allow(fn, ["batch:ListJobs", "batch:DescribeJobs"], ["*"])
+def batch_find(r: Resources, fn: lambda_.Function) -> None:
+    """After a crash between submit and recording the handle, find the job by its name.
+    ListJobs has no resource-level permissions in IAM."""
+    _allow(fn, ["batch:ListJobs"], ["*"])
+
+
+def batch_describe(r: Resources, fn: lambda_.Function) -> None:
+    """The poll schedule's safety net. DescribeJobs has no resource-level permissions in IAM."""
+    _allow(fn, ["batch:DescribeJobs"], ["*"])
 
 
 def batch_cancel(r: Resources, fn: lambda_.Function) -> None:
@@ -203,32 +208,37 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "migrate": (database, write_signing_keys, write_jwks, write_revocations),
     "documents": (database, documents_api_objects, list_documents_bucket),
     "document_ingest": (database, documents_ingest_objects, list_documents_bucket, publish_events),
-    # Create/enqueue jobs, cancel them on Batch or Modal.
-    "jobs": (database, send_to("gpu-jobs"), publish_events, batch_cancel, read_modal_secret),
+    # Create jobs and enqueue them; cancelling a running job stops it on Batch or Modal.
+    "jobs": (database, send_to("gpu-jobs"), batch_cancel, read_modal_secret),
+    # Claim (conditional write), stage the input, submit; failures raise the alert event.
     "job_dispatch": (
         database,
         dispatch_table,
+        artifacts_stage_inputs,
         batch_submit,
+        batch_find,
         batch_cancel,
         read_modal_secret,
-        artifacts_read_write,
         publish_events,
     ),
+    # Record reports (Batch state changes deduplicated in the idempotency table), poll, time out,
+    # re-queue jobs whose dispatch message was lost.
     "job_results": (
         database,
         idempotency_table,
-        batch_read,
-        batch_cancel,
-        read_modal_secret,
         artifacts_read,
         list_artifacts_bucket,
+        batch_describe,
+        batch_cancel,
+        read_modal_secret,
         publish_events,
         send_to("gpu-jobs"),
     ),
     "alerts": (database, read_alerts_config),
     "alert_ingest": (database, read_alerts_config),
     "alert_flush": (database, read_alerts_config, send_to("alert-notify")),
-    "alert_notify": (database, read_slack_secret, read_alerts_config),
+    # Delivery only: the notification carries what to post; no routing config is read here.
+    "alert_notify": (database, read_slack_secret),
 }
 
 

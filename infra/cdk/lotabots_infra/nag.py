@@ -35,7 +35,7 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
         "ec2:DeleteNetworkInterface",
         "ec2:AssignPrivateIpAddresses",
         "ec2:UnassignPrivateIpAddresses",
-        # Looking up Batch jobs (dispatch crash recovery, result polling).
+        # Looking up Batch jobs (dispatch crash recovery: ListJobs; result polling: DescribeJobs).
         "batch:ListJobs",
         "batch:DescribeJobs",
         # Batch pulling the GPU image from ECR (execution role).
@@ -100,16 +100,33 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
         },
     )
     artifacts = _object_wildcard(stack.storage.artifacts, ARTIFACTS_PREFIX)
-    artifacts_reason = "GPU job inputs and results live under jobs/<job id>/, one prefix per job"
-    for name in ("job_dispatch", "job_results"):
-        acknowledge(fns.roles[name], {artifacts: artifacts_reason})
-    acknowledge(stack.gpu.job_role, {artifacts: artifacts_reason})
-    batch_reason = (
-        "Batch job ids are only known after SubmitJob: tagging (on submit) and terminating (on "
-        "cancel) address our jobs by their ids"
+    acknowledge(
+        fns.roles["job_dispatch"],
+        {artifacts: "Dispatch writes each GPU job's input to jobs/<job id>/input.txt, one prefix per job"},
     )
-    for name in ("jobs", "job_dispatch", "job_results"):
-        acknowledge(fns.roles[name], {batch_jobs: batch_reason})
+    acknowledge(
+        fns.roles["job_results"],
+        {artifacts: "Results reads the report, result and outputs each GPU job wrote under jobs/<job id>/"},
+    )
+    acknowledge(
+        stack.gpu.job_role,
+        {
+            artifacts: (
+                "A GPU job reads its input and writes its outputs under jobs/<job id>/ (staged under "
+                "jobs/.partial/<job id>/ first), one prefix per job"
+            )
+        },
+    )
+    batch_reasons = {
+        "jobs": "Cancelling a running job terminates its Batch job, known by the id SubmitJob returned",
+        "job_dispatch": (
+            "Batch job ids only exist after SubmitJob: tagging the job at submit and terminating a job "
+            "cancelled mid-dispatch address it by that id"
+        ),
+        "job_results": "Timing out a job terminates its Batch job, known by the id SubmitJob returned",
+    }
+    for name, reason in batch_reasons.items():
+        acknowledge(fns.roles[name], {batch_jobs: reason})
     for ce in (stack.gpu.spot, stack.gpu.on_demand):
         acknowledge(
             ce,
@@ -148,9 +165,6 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
     )
     acknowledge(secrets.slack, {"AwsSolutions-SMG4": third_party.format("Slack bot token")})
     acknowledge(secrets.modal, {"AwsSolutions-SMG4": third_party.format("Modal API token")})
-    acknowledge(
-        secrets.alerts_integration, {"AwsSolutions-SMG4": third_party.format("external alert sources")}
-    )
     acknowledge(
         stack.messaging.rule_dlq,
         {

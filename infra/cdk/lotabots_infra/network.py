@@ -2,10 +2,11 @@
 (NAT) only for what must reach the internet, VPC endpoints for every AWS service the
 in-VPC functions call, and flow logs.
 
-Why NAT at all: `alert_notify` posts to Slack and `job_dispatch` / `job_results` call Modal's
-API; all three also read and write the database, so they cannot run outside the VPC. They
-run in the egress subnets; every other function runs in isolated subnets with no route to
-the internet and reaches AWS only through the endpoints below.
+Why NAT at all: `alert_notify` posts to Slack and `jobs` / `job_dispatch` / `job_results` call
+Modal's API (and AWS Batch, which has no endpoint here); all four also read and write the
+database, so they cannot run outside the VPC. They run in the egress subnets; every other
+function runs in isolated subnets with no route to the internet and reaches AWS only through
+the endpoints below.
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "migrate": FunctionProfile(),
     "documents": FunctionProfile(settings=(DocumentSettings,)),
     "document_ingest": FunctionProfile(settings=(DocumentSettings,)),
-    "jobs": FunctionProfile(settings=(JobSettings,)),
-    # Modal's API is on the internet; AWS Batch is reached the same way.
+    # Cancelling a running job stops it on Modal (its API is on the internet) or AWS Batch (no
+    # VPC endpoint: reached the same way), so the jobs API needs the modal package and NAT too.
+    "jobs": FunctionProfile(settings=(JobSettings,), internet=True, extras=("modal",)),
     "job_dispatch": FunctionProfile(settings=(JobSettings,), internet=True, extras=("modal",)),
     "job_results": FunctionProfile(settings=(JobSettings,), internet=True, extras=("modal",)),
     "alerts": FunctionProfile(settings=(AlertSettings,)),

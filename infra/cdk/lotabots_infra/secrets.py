@@ -7,8 +7,8 @@ that an operator (or the app) fills in:
   migration function also runs on every deploy (`lotabots.auth.keys.ensure_signing_keys()`:
   a secret without a usable keyset gets a fresh ES256 key and the public JWKS is published
   to the JWKS parameter). Rotate with `lotabots keys rotate`.
-- Slack `{"bot_token"}`, Modal `{"token_id", "token_secret"}` and the alerts integration
-  secret: `aws secretsmanager put-secret-value --secret-id <name> --secret-string '{...}'`.
+- Slack `{"bot_token"}` and Modal `{"token_id", "token_secret"}`:
+  `aws secretsmanager put-secret-value --secret-id <name> --secret-string '{...}'`.
   CloudFormation only writes the placeholder when the secret is created, so later deploys
   never overwrite what was put there.
 """
@@ -54,13 +54,6 @@ class SecretsAndParameters(Construct):
             "modal",
             "Modal API token for GPU jobs",
             {"token_id": "", "token_secret": ""},
-            settings,
-        )
-        self.alerts_integration = self._secret(
-            "AlertsIntegration",
-            "alerts-integration",
-            "Credentials of external alert sources",
-            {},
             settings,
         )
 

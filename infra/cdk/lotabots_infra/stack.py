@@ -144,5 +144,4 @@ class LotaBotsStack(Stack):
             env_name(AlertSettings, "notify_queue_url"): queues["alert-notify"].queue_url,
             env_name(AlertSettings, "slack_secret_id"): secrets.slack.secret_arn,
             env_name(AlertSettings, "config_parameter"): secrets.alerts_config.parameter_name,
-            env_name(AlertSettings, "integration_token_secret_id"): secrets.alerts_integration.secret_arn,
         }

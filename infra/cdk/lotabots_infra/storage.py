@@ -13,6 +13,9 @@ from lotabots_infra.settings import StageSettings
 
 DOCUMENTS_PREFIX = "documents/"
 ARTIFACTS_PREFIX = "jobs/"
+# GPU jobs upload large outputs here first and copy them to their final key once complete
+# (`gpu_jobs.artifacts.PARTIAL_ROOT`); what a crashed job leaves behind expires.
+ARTIFACTS_PARTIAL_PREFIX = "jobs/.partial/"
 
 
 class Storage(Construct):
@@ -85,6 +88,12 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="artifacts/",
             lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-partial-uploads",
+                    prefix=ARTIFACTS_PARTIAL_PREFIX,
+                    expiration=Duration.days(1),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
                 s3.LifecycleRule(
                     id="expire-replaced-versions",
                     noncurrent_version_expiration=Duration.days(30),

@@ -127,9 +127,6 @@ class AlertSettings(_Base):
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
     config_parameter: str | None = Field(None, alias="ALERTS_CONFIG_PARAMETER")
-    integration_token_secret_id: str = Field(
-        "lotabots/alerts-integration", alias="ALERTS_INTEGRATION_SECRET_ID"
-    )
     # Powertools caches the SSM document and the Slack secret this long.
     config_max_age_s: int = Field(60, alias="ALERTS_CONFIG_MAX_AGE_SECONDS", ge=0)
     slack_secret_max_age_s: int = Field(300, alias="SLACK_SECRET_MAX_AGE_SECONDS", ge=0)
