@@ -49,20 +49,28 @@ def _reset_caches() -> None:
     db_engine.reset_engine()
 
 
+def _private_postgres_database(base_url: str) -> str:
+    """A fresh database of this test process's own (xdist workers must not share one)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(db_engine._normalise(base_url))
+    name = f"{base.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session", params=_BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> str:
     """A freshly migrated database; every test using `db` runs once per backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{_TMP / 'test.db'}"
     else:
-        url = os.environ["LOTABOTS_TEST_DATABASE_URL"]
-        from sqlalchemy import create_engine
-
-        eng = create_engine(db_engine._normalise(url))
-        with eng.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        eng.dispose()
+        url = _private_postgres_database(os.environ["LOTABOTS_TEST_DATABASE_URL"])
     migrate.upgrade(db_engine._normalise(url))
     return url
 
