@@ -4,6 +4,8 @@ blocked."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -18,6 +20,29 @@ ARTIFACTS_PREFIX = "jobs/"
 ARTIFACTS_PARTIAL_PREFIX = "jobs/.partial/"
 
 
+# Every bucket: SSE-S3, versioned, TLS only, no public access, kept when the stack is deleted.
+SECURE_BUCKET: dict[str, Any] = {
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "enforce_ssl": True,
+    "versioned": True,
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    "removal_policy": RemovalPolicy.RETAIN,
+}
+
+
+def _version_housekeeping(rule_id: str) -> list[s3.LifecycleRule]:
+    """Old versions and delete markers go after 30 days; abandoned multipart uploads after one."""
+    return [
+        s3.LifecycleRule(
+            id=rule_id, noncurrent_version_expiration=Duration.days(30), expired_object_delete_marker=True
+        ),
+        s3.LifecycleRule(
+            id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+        ),
+    ]
+
+
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
         super().__init__(scope, construct_id)
@@ -25,11 +50,7 @@ class Storage(Construct):
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **SECURE_BUCKET,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -38,16 +59,11 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.documents = s3.Bucket(
             self,
             "Documents",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **SECURE_BUCKET,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="documents/",
             cors=[
@@ -66,25 +82,13 @@ class Storage(Construct):
                     expiration=Duration.days(30),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
-                s3.LifecycleRule(
-                    id="expire-deleted-and-replaced-versions",
-                    noncurrent_version_expiration=Duration.days(30),
-                    expired_object_delete_marker=True,
-                ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
-                ),
+                *_version_housekeeping("expire-deleted-and-replaced-versions"),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.artifacts = s3.Bucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **SECURE_BUCKET,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="artifacts/",
             lifecycle_rules=[
@@ -94,14 +98,6 @@ class Storage(Construct):
                     expiration=Duration.days(1),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
-                s3.LifecycleRule(
-                    id="expire-replaced-versions",
-                    noncurrent_version_expiration=Duration.days(30),
-                    expired_object_delete_marker=True,
-                ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
-                ),
+                *_version_housekeeping("expire-replaced-versions"),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
