@@ -14,6 +14,8 @@ AWS_REGION (`CoreSettings.aws_region`), which Batch does not set on EC2 compute 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
@@ -55,37 +57,31 @@ class GpuBatch(Construct):
             lifecycle_rules=[ecr.LifecycleRule(description="keep the last 20 images", max_image_count=20)],
             removal_policy=RemovalPolicy.RETAIN,
         )
-        instance_types = [ec2.InstanceType(name) for name in settings.gpu_instance_types]
-        images = [batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA)]
+        common: dict[str, Any] = {
+            "vpc": network.vpc,
+            "vpc_subnets": network.egress,
+            "security_groups": [network.batch_sg],
+            "instance_types": [ec2.InstanceType(name) for name in settings.gpu_instance_types],
+            "use_optimal_instance_classes": False,
+            "images": [batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA)],
+            "minv_cpus": 0,
+            "maxv_cpus": settings.gpu_max_vcpus,
+            "update_to_latest_image_version": True,
+        }
+        # Spot first (cheapest), on-demand when spot capacity is short.
         self.spot = batch.ManagedEc2EcsComputeEnvironment(
             self,
             "Spot",
-            vpc=network.vpc,
-            vpc_subnets=network.egress,
-            security_groups=[network.batch_sg],
-            instance_types=instance_types,
-            use_optimal_instance_classes=False,
-            images=images,
             spot=True,
             allocation_strategy=batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED,
-            minv_cpus=0,
-            maxv_cpus=settings.gpu_max_vcpus,
-            update_to_latest_image_version=True,
+            **common,
         )
         self.on_demand = batch.ManagedEc2EcsComputeEnvironment(
             self,
             "OnDemand",
-            vpc=network.vpc,
-            vpc_subnets=network.egress,
-            security_groups=[network.batch_sg],
-            instance_types=instance_types,
-            use_optimal_instance_classes=False,
-            images=images,
             spot=False,
             allocation_strategy=batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
-            minv_cpus=0,
-            maxv_cpus=settings.gpu_max_vcpus,
-            update_to_latest_image_version=True,
+            **common,
         )
         self.job_queue = batch.JobQueue(
             self,
