@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK_VERSION := 2.1148.1
 CDK := npx --yes aws-cdk@$(CDK_VERSION)
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench layer clean venv
+.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
