@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devstack.runtime import load_module
 from lotabots.access import Principal
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@cache
 def load_function(name: str) -> ModuleType:
-    """Import functions/<name>/app.py as Lambda would (each function is its own module)."""
-    path = ROOT / "functions" / name / "app.py"
-    module_name = f"lotabots_fn_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    """Import functions/<name>/app.py as Lambda would (each function is its own module),
+    the same way the local stack does."""
+    module: ModuleType = load_module(name)
     return module
 
 
