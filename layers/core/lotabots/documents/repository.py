@@ -59,6 +59,18 @@ def get(session: Session, document_id: str, *, include_deleted: bool = False) ->
     return session.scalars(statement).first()
 
 
+def titles(session: Session, document_ids: Sequence[str], *, owner_id: str | None) -> dict[str, str]:
+    """Titles of the not deleted documents among `document_ids` (only `owner_id`'s when given)."""
+    if not document_ids:
+        return {}
+    statement = select(Document.id, Document.title).where(
+        Document.id.in_(document_ids), Document.deleted_at.is_(None)
+    )
+    if owner_id is not None:
+        statement = statement.where(Document.owner_id == owner_id)
+    return {str(row.id): str(row.title) for row in session.execute(statement)}
+
+
 @dataclass(frozen=True)
 class ListFilter:
     owner_id: str | None = None

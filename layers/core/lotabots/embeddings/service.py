@@ -22,7 +22,7 @@ from lotabots.embeddings import repository as repo
 from lotabots.embeddings import vectors
 from lotabots.embeddings.models import ChunkEmbedding, DocumentEmbedding
 from lotabots.embeddings.schemas import SimilarDocument, SimilarDocuments
-from lotabots.errors import Conflict, NotFound
+from lotabots.errors import Conflict
 from lotabots.jobs.errors import ResultRejected
 from lotabots.jobs.models import Job
 from lotabots.jobs.spec import job_prefix, parse_s3_uri
@@ -155,6 +155,7 @@ class EmbedResultRecorder:
 
 def similar_documents(session: Session, principal: Principal, document_id: str, k: int) -> SimilarDocuments:
     """The `k` documents nearest to `document_id` among those the caller may see."""
+    from lotabots.documents import repository as document_repository
     from lotabots.documents import service as documents
 
     documents.get_visible_document(session, principal, document_id)  # 404 for what the caller can't see
@@ -165,16 +166,12 @@ def similar_documents(session: Session, principal: Principal, document_id: str, 
             code="document_not_embedded",
         )
     owner = documents.visible_owner_filter(principal)
-    items: list[SimilarDocument] = []
-    for candidate_id, score in repo.nearest(
-        session, document_id, owner_id=owner, limit=max(k * 4, MAX_CANDIDATES)
-    ):
-        try:
-            document = documents.get_visible_document(session, principal, candidate_id)
-        except NotFound:  # deleted, or not the caller's
-            continue
-        title = getattr(document, "title", None)
-        items.append(SimilarDocument(document_id=candidate_id, score=round(score, 6), title=title))
-        if len(items) >= k:
-            break
+    ranked = repo.nearest(session, document_id, owner_id=owner, limit=MAX_CANDIDATES)
+    # One query for the candidates' titles; deleted documents and other owners' drop out.
+    titles = document_repository.titles(session, [candidate_id for candidate_id, _ in ranked], owner_id=owner)
+    items = [
+        SimilarDocument(document_id=candidate_id, score=round(score, 6), title=titles[candidate_id])
+        for candidate_id, score in ranked
+        if candidate_id in titles
+    ][:k]
     return SimilarDocuments(document_id=document_id, model=target.model, k=k, items=items)
