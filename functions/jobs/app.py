@@ -26,7 +26,7 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-
 )
 def create_job(request: JobCreate) -> Response[JobOut]:
     principal = current_principal(app)
-    key = app.current_event.headers.get("idempotency-key") or app.current_event.headers.get("Idempotency-Key")
+    key = app.current_event.headers.get("Idempotency-Key")  # Powertools headers are case-insensitive
     with session_scope() as session:
         job, created = service.create_job(session, principal, request, idempotency_key=key)
         body = service.job_out(job)
