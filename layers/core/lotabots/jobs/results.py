@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol
@@ -240,13 +240,7 @@ class PollSummary:
     errors: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "requeued": self.requeued,
-            "timed_out": self.timed_out,
-            "started": self.started,
-            "finished": self.finished,
-            "errors": self.errors,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
