@@ -2,7 +2,7 @@
 
 Only the head of the object is needed: executables and well-known binary formats are
 recognised by their signatures, a PDF by its `%PDF-` header. Whether a text file really is
-UTF-8 text is decided while it streams (see `extraction.TextStats`).
+UTF-8 text is decided while it streams (see `extraction.Utf8Decoder`).
 """
 
 from __future__ import annotations
