@@ -42,16 +42,7 @@ def client(service_name: str) -> Any:
     )
 
 
-@cache
-def resource(service_name: str) -> Any:
-    settings = config.core()
-    return _session().resource(
-        service_name, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
-
-
 def reset() -> None:
     """Drop cached clients (tests and the local stack switch endpoints)."""
     client.cache_clear()
-    resource.cache_clear()
     _session.cache_clear()
