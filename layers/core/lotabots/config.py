@@ -163,7 +163,7 @@ class LocalSettings(_Base):
 
     @field_validator("host")
     @classmethod
-    def _loopback_only(cls, value: str) -> str:
+    def _strip_host(cls, value: str) -> str:
         return value.strip()
 
 
