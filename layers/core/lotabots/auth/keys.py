@@ -29,11 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from lotabots import aws, config
+from lotabots.auth.tokens import ALGORITHM
 from lotabots.config import AuthSettings
 from lotabots.errors import ServiceUnavailable
 from lotabots.observability import logger
-
-ALGORITHM = "ES256"
 
 
 class InvalidKeyset(ValueError):
