@@ -25,14 +25,14 @@ class HealthReport(BaseModel):
 
 def check_database() -> ComponentHealth:
     started = time.perf_counter()
+    error: str | None = None
     try:
         with session_scope() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:
-        return ComponentHealth(
-            status="error", latency_ms=(time.perf_counter() - started) * 1000, error=type(exc).__name__
-        )
-    return ComponentHealth(status="ok", latency_ms=round((time.perf_counter() - started) * 1000, 2))
+        error = type(exc).__name__
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return ComponentHealth(status="error" if error else "ok", latency_ms=latency_ms, error=error)
 
 
 def report() -> HealthReport:
