@@ -40,7 +40,7 @@ from lotabots import aws
 from lotabots import config as settings_module
 from lotabots.alerts import repository, slack
 from lotabots.config import AlertSettings
-from lotabots.db import session_scope, utcnow
+from lotabots.db import new_id, session_scope, utcnow
 from lotabots.observability import logger
 
 FINAL_STATUSES = frozenset({"delivered", "logged", "recovered", "superseded"})
@@ -103,7 +103,7 @@ def _record(
         repository.add_delivery(
             session,
             {
-                "id": _new_id(),
+                "id": new_id(),
                 "notification_id": claim.notification_id,
                 "attempt": claim.attempt,
                 "status": status,
@@ -116,12 +116,6 @@ def _record(
                 "at": now,
             },
         )
-
-
-def _new_id() -> str:
-    from lotabots.db.base import new_id
-
-    return new_id()
 
 
 def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
@@ -154,7 +148,7 @@ def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
                 repository.add_delivery(
                     session,
                     {
-                        "id": _new_id(),
+                        "id": new_id(),
                         "notification_id": notification_id,
                         "attempt": row.attempts + 1,
                         "status": "superseded",

@@ -26,6 +26,7 @@ from lotabots.alerts.models import (
     Silence,
     UTCDateTime,
 )
+from lotabots.db.base import new_id
 
 CHUNK = 1000
 T = TypeVar("T")
@@ -165,7 +166,7 @@ def ensure_groups(session: Session, specs: Mapping[str, GroupSpec], now: datetim
         AlertGroup,
         [
             {
-                "id": _new_id(),
+                "id": new_id(),
                 "group_key": key,
                 "route_id": specs[key].route_id,
                 "group_labels": specs[key].labels,
@@ -205,12 +206,6 @@ def ensure_groups(session: Session, specs: Mapping[str, GroupSpec], now: datetim
     for rows in chunks(params):
         session.execute(arm, list(rows))
     return ids
-
-
-def _new_id() -> str:
-    from lotabots.db.base import new_id
-
-    return new_id()
 
 
 def add_members(session: Session, pairs: Iterable[tuple[str, str]], now: datetime) -> None:
