@@ -42,10 +42,7 @@ def _create_queues() -> dict[str, str]:
     sqs = aws.client("sqs")
     env: dict[str, str] = {}
     for queue in topology.QUEUES:
-        dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        dlq_arn = _queue_arn(sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"])
         url = sqs.create_queue(
             QueueName=queue.name,
             Attributes={
