@@ -104,7 +104,7 @@ class DocumentPatch(_Strict):
         return None if value is None else check_metadata(value)
 
     @model_validator(mode="after")
-    def _something(self) -> DocumentPatch:
+    def _require_a_change(self) -> DocumentPatch:
         if self.title is None and self.metadata is None:
             raise ValueError("give title and/or metadata to change")
         return self
