@@ -100,11 +100,3 @@ def nearest(
         query = query.where(DocumentEmbedding.owner_id == owner_id)
     candidates = [(str(r[0]), bytes(r[1])) for r in session.execute(query.limit(SCAN_LIMIT)).all()]
     return vectors.rank(bytes(target.vector), candidates)[:limit]
-
-
-def chunks_of(session: Session, document_id: str) -> Sequence[ChunkEmbedding]:
-    return session.scalars(
-        select(ChunkEmbedding)
-        .where(ChunkEmbedding.document_id == document_id)
-        .order_by(ChunkEmbedding.chunk_index)
-    ).all()
