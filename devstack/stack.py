@@ -95,13 +95,15 @@ class LocalStack:
         log.info("provisioned tables, buckets, %d queues (+DLQs), rules and secrets", len(queue_env))
 
     def _migrate_and_bootstrap(self) -> None:
+        from sqlalchemy import make_url
+
         from lotabots.auth.service import bootstrap_admin
         from lotabots.db import migrate
         from lotabots.db.engine import database_url
 
         url = database_url()
-        migrate.upgrade()
-        log.info("database %s migrated", url.split("@")[-1])
+        migrate.upgrade(url)
+        log.info("database %s migrated", make_url(url).render_as_string(hide_password=True))
         bootstrap_admin()
 
     def _start_parameters_extension(self) -> None:
