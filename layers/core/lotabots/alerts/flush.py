@@ -28,7 +28,7 @@ from lotabots.alerts import configuration, repository
 from lotabots.alerts.configuration import AlertsConfig
 from lotabots.alerts.engine import decide
 from lotabots.alerts.repository import MemberView
-from lotabots.alerts.service import _MuteContext, mute_context
+from lotabots.alerts.service import MuteContext, mute_context
 from lotabots.config import AlertSettings
 from lotabots.db import session_scope, utcnow
 from lotabots.observability import logger
@@ -88,7 +88,7 @@ def _flush_group(
     version: int,
     now: datetime,
     cfg: AlertsConfig,
-    mutes: _MuteContext,
+    mutes: MuteContext,
 ) -> tuple[bool, str | None]:
     """(claimed, notification id or None) for one group tick."""
     group = repository.claim_group(session, group_id, version, now)

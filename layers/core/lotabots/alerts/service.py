@@ -203,19 +203,21 @@ def post_alerts(
 
 
 @dataclass
-class _MuteContext:
+class MuteContext:
+    """Silences and inhibitions in force at one moment (read once, applied to many alerts)."""
+
     silencer: Silencer
     inhibitor: Inhibitor
 
 
-def mute_context(session: Session, now: datetime, cfg: AlertsConfig | None = None) -> _MuteContext:
+def mute_context(session: Session, now: datetime, cfg: AlertsConfig | None = None) -> MuteContext:
     cfg = cfg or configuration.load()
     silences = [
         SilenceRule(s.id, tuple(Matcher.from_any(m) for m in s.matchers))
         for s in repository.active_silences(session, now)
     ]
     firing = repository.firing_labels(session, now, _source_severities(cfg)) if cfg.inhibit_rules else []
-    return _MuteContext(Silencer(silences), Inhibitor(cfg.inhibit_rules, firing))
+    return MuteContext(Silencer(silences), Inhibitor(cfg.inhibit_rules, firing))
 
 
 def _source_severities(cfg: AlertsConfig) -> frozenset[str] | None:
@@ -231,7 +233,7 @@ def _source_severities(cfg: AlertsConfig) -> frozenset[str] | None:
     return frozenset(found)
 
 
-def _alert_out(alert: Alert, now: datetime, ctx: _MuteContext | None) -> AlertOut:
+def _alert_out(alert: Alert, now: datetime, ctx: MuteContext | None) -> AlertOut:
     silenced_by: list[str] = []
     inhibited = False
     state: AlertState
