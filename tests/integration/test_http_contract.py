@@ -45,3 +45,17 @@ def test_cors_preflight_is_answered(db: str, path: str) -> None:
     status, headers, _ = invoke("aiops", event)
     assert status == 204
     assert headers.get("Access-Control-Allow-Origin") in ("*", "https://app.example")
+
+
+def test_oversized_base64_body_is_413_by_its_decoded_size(db: str) -> None:
+    import base64
+
+    limit = 1024 * 1024
+    at_limit = api_event("POST", "/health", raw_body=base64.b64encode(b"x" * limit).decode())
+    at_limit["isBase64Encoded"] = True
+    over = api_event("POST", "/health", raw_body=base64.b64encode(b"x" * (limit + 1)).decode())
+    over["isBase64Encoded"] = True
+    assert invoke("aiops", at_limit)[0] != 413
+    status, _, body = invoke("aiops", over)
+    assert status == 413
+    _assert_error_shape(body)
