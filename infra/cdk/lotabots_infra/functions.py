@@ -19,7 +19,7 @@ from lotabots.config import CoreSettings
 from lotabots_infra import assets, grants
 from lotabots_infra.network import Network
 from lotabots_infra.profiles import check_profiles, env_name, function_environment, profile
-from lotabots_infra.settings import StageSettings
+from lotabots_infra.settings import StageSettings, pascal
 
 METRICS_NAMESPACE = "LotaBots"
 # SQS must not hand a message to a second consumer while the first may still be working on it:
@@ -39,10 +39,6 @@ VPC_NETWORK_INTERFACE_ACTIONS = [
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 ]
-
-
-def pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
 
 
 def check_visibility_timeouts() -> None:

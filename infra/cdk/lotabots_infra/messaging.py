@@ -13,15 +13,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lotabots import topology
-from lotabots_infra.settings import StageSettings
+from lotabots_infra.settings import StageSettings, pascal
 
 DLQ_RETENTION = Duration.days(14)
 QUEUE_RETENTION = Duration.days(4)
 RULE_TARGET_RETRIES = 185  # EventBridge's maximum: keep retrying for 24 h before the DLQ
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
 
 
 def _queue(scope: Construct, construct_id: str, **kwargs: object) -> sqs.Queue:
@@ -42,13 +38,13 @@ class Messaging(Construct):
         for spec in topology.QUEUES:
             dlq = _queue(
                 self,
-                f"{_pascal(spec.name)}Dlq",
+                f"{pascal(spec.name)}Dlq",
                 queue_name=settings.name(f"{spec.name}-dlq"),
                 retention_period=DLQ_RETENTION,
             )
             queue = _queue(
                 self,
-                f"{_pascal(spec.name)}Queue",
+                f"{pascal(spec.name)}Queue",
                 queue_name=settings.name(spec.name),
                 visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
                 retention_period=QUEUE_RETENTION,
@@ -66,7 +62,7 @@ class Messaging(Construct):
         for rule_spec in topology.EVENT_RULES:
             rule = events.Rule(
                 self,
-                f"{_pascal(rule_spec.name)}Rule",
+                f"{pascal(rule_spec.name)}Rule",
                 rule_name=settings.name(rule_spec.name),
                 description=rule_spec.description or rule_spec.name,
                 event_bus=bus,

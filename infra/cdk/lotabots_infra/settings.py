@@ -22,6 +22,11 @@ PARAMS_SECRETS_EXTENSION_VERSION = 19
 PARAMS_SECRETS_EXTENSION_REGION = "us-east-1"
 
 
+def pascal(name: str) -> str:
+    """Construct-id form of a topology name: `alert-ingest` / `alert_ingest` → `AlertIngest`."""
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
 def params_secrets_extension_arn(region: str, version: int = PARAMS_SECRETS_EXTENSION_VERSION) -> str:
     return (
         f"arn:aws:lambda:{region}:{PARAMS_SECRETS_EXTENSION_ACCOUNT}:layer:"
