@@ -9,7 +9,7 @@ Alertmanager strings such as `severity="critical"` or `alertname=~"Disk.*"`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +85,3 @@ class Matcher:
             op = "!="
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
         return f'{self.name}{op}"{escaped}"'
-
-
-def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)

@@ -301,12 +301,6 @@ def remove_members(session: Session, group_id: str, alert_ids: Sequence[str]) ->
         )
 
 
-def group_ids_for_alert(session: Session, alert_id: str) -> list[str]:
-    return list(
-        session.scalars(select(AlertGroupMember.group_id).where(AlertGroupMember.alert_id == alert_id))
-    )
-
-
 # --- notifications and deliveries ---------------------------------------------------------
 
 
