@@ -73,18 +73,6 @@ def plan_methods() -> list[MethodPlan]:
     return sorted(plans.values(), key=lambda p: (p.path, p.method))
 
 
-def covering_method(method: str, template: str, plans: list[MethodPlan]) -> MethodPlan | None:
-    """The planned method API Gateway picks for a request to `template` (static paths win)."""
-    by_key = {(p.path, p.method): p for p in plans}
-    exact = by_key.get((template, method)) or by_key.get((template, "ANY"))
-    if exact:
-        return exact
-    if any(p.path == template for p in plans):
-        return None  # the resource exists but does not serve this method
-    _, prefix = _owner(template)
-    return by_key.get((prefix.rstrip("/") + "/{proxy+}", "ANY"))
-
-
 def _access_log_format() -> apigw.AccessLogFormat:
     f = apigw.AccessLogField
     fields = {
