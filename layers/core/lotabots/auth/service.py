@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from lotabots.auth.schemas import (
 )
 from lotabots.config import AuthSettings
 from lotabots.db import new_id, session_scope, utcnow
+from lotabots.db.base import as_utc
 from lotabots.errors import BadRequest, Conflict, NotFound, Unauthorized
 from lotabots.observability import logger, metrics
 
@@ -44,11 +45,6 @@ BAD_REFRESH = "the refresh token is invalid, expired or revoked; sign in again"
 
 def _settings() -> AuthSettings:
     return config.load(AuthSettings)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _hash_token(raw: str) -> str:
@@ -62,8 +58,8 @@ def user_out(user: User) -> UserOut:
         display_name=user.display_name,
         role=user.role,  # type: ignore[arg-type]  # the column only ever holds a UserRole
         disabled=user.disabled,
-        created_at=_aware(user.created_at),
-        last_login_at=_aware(user.last_login_at) if user.last_login_at else None,
+        created_at=as_utc(user.created_at),
+        last_login_at=as_utc(user.last_login_at) if user.last_login_at else None,
     )
 
 
@@ -125,7 +121,7 @@ def _issue_pair(session: Session, user: User, *, family_id: str, expires_at: dat
             expires_at=expires_at,
         ),
     )
-    not_before = _aware(user.tokens_revoked_at).timestamp() if user.tokens_revoked_at else None
+    not_before = as_utc(user.tokens_revoked_at).timestamp() if user.tokens_revoked_at else None
     access, expires_in = tokens.issue_access_token(user.id, user.email, user.role, not_before=not_before)
     return TokenPair(access_token=access, refresh_token=raw, expires_in=expires_in)
 
@@ -184,13 +180,13 @@ def _refresh_in(session: Session, token_hash: str, now: datetime) -> TokenPair |
             details={"family_id": token.family_id},
         )
         return "reused"
-    if _aware(token.expires_at) <= now:
+    if as_utc(token.expires_at) <= now:
         return "expired"
     user = repository.get_user(session, token.user_id)
     if user is None or user.disabled:
         repository.revoke_family(session, token.family_id, now)
         return "disabled"
-    return _issue_pair(session, user, family_id=token.family_id, expires_at=_aware(token.expires_at))
+    return _issue_pair(session, user, family_id=token.family_id, expires_at=as_utc(token.expires_at))
 
 
 def refresh(raw_token: str) -> TokenPair:
@@ -224,7 +220,7 @@ def me(principal: Principal) -> UserOut:
 
 
 def _encode_cursor(user: User) -> str:
-    raw = json.dumps([_aware(user.created_at).isoformat(), user.id], separators=(",", ":"))
+    raw = json.dumps([as_utc(user.created_at).isoformat(), user.id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -239,7 +235,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadRequest(
             "cursor is not valid; use next_cursor from a previous page", code="bad_cursor"
         ) from None
-    return _aware(parsed), user_id
+    return as_utc(parsed), user_id
 
 
 def list_users(*, limit: int, cursor: str | None = None, role: UserRole | None = None) -> UserPage:

@@ -7,24 +7,19 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from lotabots.db.base import utcnow
+from lotabots.db.base import as_utc, utcnow
 from lotabots.documents import search
 from lotabots.documents.models import Document, DocumentStatus, DocumentText
 
 
 class InvalidCursor(ValueError):
     """The pagination cursor was not produced by this API."""
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def encode_cursor(document: Document) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from lotabots import audit, config
 from lotabots.access import Principal, Role
 from lotabots.config import DocumentSettings
-from lotabots.db.base import new_id, utcnow
+from lotabots.db.base import as_utc, new_id, utcnow
 from lotabots.documents import repository, storage
 from lotabots.documents.models import Document, DocumentStatus
 from lotabots.documents.schemas import (
@@ -93,9 +93,9 @@ def to_out(document: Document, *, download_url: str | None = None) -> DocumentOu
         page_count=document.page_count,
         excerpt=document.excerpt,
         text_truncated=document.text_truncated,
-        created_at=repository.as_utc(document.created_at),
-        updated_at=repository.as_utc(document.updated_at),
-        ingested_at=repository.as_utc(document.ingested_at) if document.ingested_at else None,
+        created_at=as_utc(document.created_at),
+        updated_at=as_utc(document.updated_at),
+        ingested_at=as_utc(document.ingested_at) if document.ingested_at else None,
         download_url=download_url,
     )
 
@@ -146,7 +146,7 @@ def _upload_for(document: Document) -> UploadOut:
         url=presigned["url"],
         fields={str(k): str(v) for k, v in presigned["fields"].items()},
         expires_in=ttl,
-        expires_at=repository.as_utc(expires_at),
+        expires_at=as_utc(expires_at),
         max_bytes=document.size_bytes,
     )
 
@@ -330,4 +330,4 @@ def parse_metadata_filters(values: list[str] | None) -> tuple[tuple[str, str], .
 
 
 def as_filter_time(value: datetime | None) -> datetime | None:
-    return repository.as_utc(value) if value is not None else None
+    return as_utc(value) if value is not None else None

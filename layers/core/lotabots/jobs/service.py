@@ -4,7 +4,7 @@ shared by dispatch and results. Handlers call these; these call the repository."
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lotabots import audit, aws, config, events
 from lotabots.access import Principal
 from lotabots.config import JobSettings
-from lotabots.db.base import new_id, utcnow
+from lotabots.db.base import as_utc, new_id, utcnow
 from lotabots.errors import Conflict, NotFound, PayloadTooLarge, UnprocessableEntity
 from lotabots.jobs import repository as repo
 from lotabots.jobs.models import ACTIVE, Job, JobStatus
@@ -31,9 +31,7 @@ def settings() -> JobSettings:
 
 def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive UTC datetimes; make every timestamp timezone-aware."""
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None if value is None else as_utc(value)
 
 
 def job_out(job: Job) -> JobOut:
