@@ -348,9 +348,15 @@ def _parsed(text: str, forced: Overrides) -> AlertsConfig:
     return _parse(text, forced)
 
 
+@cache
+def _default_document() -> str:
+    """The packaged document, read once per process (load() runs on every ingest and flush)."""
+    return DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+
+
 def _document_text(settings: AlertSettings) -> str:
     if not settings.config_parameter:
-        return DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+        return _default_document()
     from aws_lambda_powertools.utilities import parameters
 
     # Powertools caches the value for max_age; the document is YAML (JSON is a subset),
@@ -386,4 +392,5 @@ def load() -> AlertsConfig:
 def reset() -> None:
     global _last_good
     _parsed.cache_clear()
+    _default_document.cache_clear()
     _last_good = None
