@@ -293,10 +293,9 @@ def list_alerts(
     ]
     if state not in ("active", "all"):
         active = [a for a in active if a.state == state]
-    if state != "all":
-        page = active[offset : offset + limit]
-        return AlertList(alerts=page, total=len(active), next_offset=_next(offset, limit, len(active)))
     page = active[offset : offset + limit]
+    if state != "all":
+        return AlertList(alerts=page, total=len(active), next_offset=_next(offset, limit, len(active)))
     resolved_offset = max(0, offset - len(active))
     resolved_rows, resolved_total = repository.resolved_alerts(
         session, now, severity=severity, limit=max(0, limit - len(page)), offset=resolved_offset
