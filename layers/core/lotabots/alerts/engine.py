@@ -19,12 +19,13 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from lotabots.alerts.configuration import InhibitRule
 from lotabots.alerts.matchers import Matcher
 from lotabots.alerts.schemas import MAX_SEVERITY
+from lotabots.db.base import as_utc
 
 NotificationKind = Literal["firing", "resolved"]
 
@@ -32,10 +33,6 @@ NotificationKind = Literal["firing", "resolved"]
 def fingerprint(labels: Mapping[str, str]) -> str:
     canonical = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -24,9 +24,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lotabots.alerts.engine import IncomingAlert, as_utc
+from lotabots.alerts.engine import IncomingAlert
 from lotabots.alerts.matchers import LABEL_NAME
 from lotabots.alerts.schemas import MAX_ANNOTATION_VALUE, MAX_LABEL_VALUE, MAX_SEVERITY
+from lotabots.db.base import as_utc
 
 CLOUDWATCH_ALARM = ("aws.cloudwatch", "CloudWatch Alarm State Change")
 GPU_JOB_FAILED = ("lotabots.jobs", "GpuJobFailed")
