@@ -93,29 +93,17 @@ def encode_body(body: bytes, content_type: str | None) -> tuple[str | None, bool
     return base64.b64encode(body).decode("ascii"), True
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^/{}]+\})", template)
-    regex = "".join(
-        f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
-    )
-    return re.compile(f"^{regex}/?$")
-
-
-def path_parameters(template: str, path: str) -> dict[str, str] | None:
-    match = _template_regex(template).match(path)
-    if not match or not match.groupdict():
-        return None
-    return match.groupdict()
-
-
 def build_event(
     request: HttpRequest,
     *,
     request_id: str,
     stage: str,
     resource: str | None = None,
+    canonical_path: str | None = None,
 ) -> dict[str, Any]:
-    """The API Gateway REST proxy event for `request` (payload format 1.0)."""
+    """The API Gateway REST proxy event for `request` (payload format 1.0). `path` is the path
+    as sent (still percent-encoded, as REST APIs deliver it); path parameters come from the
+    canonical path the route was matched on."""
     split = urlsplit(request.target)
     path = split.path or "/"
     method = request.method.upper()
@@ -133,7 +121,7 @@ def build_event(
     if resource is None:
         resource, params = "/{proxy+}", {"proxy": path.lstrip("/")}
     else:
-        params = path_parameters(resource, path) or {}
+        params = access.path_parameters(resource, canonical_path or path) or {}
     body, is_base64 = encode_body(request.body, request.header("content-type"))
     now = datetime.now(UTC)
     return {
@@ -308,17 +296,33 @@ class Gateway:
     # A request ------------------------------------------------------------------
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        """Deny by default, as the Lambda side does (`lotabots.http`): the canonical path must
+        match a route-map entry before any function or the authorizer is called."""
         request_id = str(uuid.uuid4())
-        path = urlsplit(request.target).path or "/"
         method = request.method.upper()
         if len(request.body) > self.max_body_bytes:
             return self.error(413, "request body is larger than 10 MB", "payload_too_large", request_id)
+        try:
+            path = access.canonical_path(urlsplit(request.target).path or "/")
+        except access.NonCanonicalPath as exc:
+            return self.error(400, str(exc), "bad_path", request_id)
         builtin = self._builtin(method, path, request_id)
         if builtin is not None:
             return builtin
         spec = topology.function_for_path(path)
-        if spec is None:
+        rule = access.rule_for(method, path)
+        allowed = access.methods_for(path)
+        if spec is None or not allowed:
             return self.error(404, "no such route", "route_not_found", request_id)
+        if rule is None and method != "OPTIONS":
+            return self.error(
+                405,
+                f"{method} is not allowed here",
+                "method_not_allowed",
+                request_id,
+                details={"allowed": allowed},
+                headers=[("Allow", ", ".join(allowed))],
+            )
         function = self.registry.get(spec.name)
         if function is None:
             reason = self.registry.failures.get(spec.name, "not loaded")
@@ -329,9 +333,12 @@ class Gateway:
                 request_id,
                 details={"reason": reason.splitlines()[-1] if reason else None},
             )
-        rule = access.rule_for(method, path) if method != "OPTIONS" else None
         event = build_event(
-            request, request_id=request_id, stage=self.stage, resource=rule.template if rule else None
+            request,
+            request_id=request_id,
+            stage=self.stage,
+            resource=rule.template if rule else None,
+            canonical_path=path,
         )
         note = ""
         if rule is not None and not rule.is_public:
@@ -406,8 +413,9 @@ class Gateway:
         *,
         details: Any = None,
         function: str = "-",
+        headers: list[tuple[str, str]] | None = None,
     ) -> HttpResponse:
-        headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items()]
+        headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items(), *(headers or [])]
         if status == 401:
             headers.append(("WWW-Authenticate", 'Bearer realm="lotabots"'))
         headers += [("X-Request-Id", request_id), ("x-amzn-RequestId", request_id)]

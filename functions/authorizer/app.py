@@ -78,7 +78,7 @@ class _Settings:
 
     @property
     def revocations_ttl(self) -> float:
-        return float(_env("REVOCATIONS_CACHE_SECONDS", "30"))
+        return float(_env("REVOCATIONS_CACHE_SECONDS", "10"))
 
 
 settings = _Settings()
@@ -203,7 +203,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         api_id=arn.api_id,
         stage=arn.stage,
         partition=arn.partition,
-        context={"user_id": claims.sub, "email": claims.email, "role": claims.role},
+        # `iat` lets each function compare the token with the account's revocation time.
+        context={"user_id": claims.sub, "email": claims.email, "role": claims.role, "iat": claims.iat},
     )
     # Every route of this stage: API Gateway caches the policy per token, and which role may
     # call which route is enforced by each function (lotabots.access).

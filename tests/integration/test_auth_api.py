@@ -142,7 +142,7 @@ def test_users_can_be_filtered_by_role(admin: Principal) -> None:
 
 def test_bad_cursor_is_a_400(admin: Principal) -> None:
     status, _, body = invoke("auth", api_event("GET", "/users", principal=admin, query={"cursor": "!!nope"}))
-    assert status == 400 and body["code"] == "bad_cursor"
+    assert status == 400 and body["code"] == "invalid_cursor"
 
 
 def test_admin_promotes_a_user_audited_and_old_tokens_revoked(admin: Principal) -> None:

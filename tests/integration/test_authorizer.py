@@ -56,11 +56,13 @@ def test_valid_token_is_allowed_on_the_whole_stage_with_the_principal_in_context
     session = register_and_login("alice@example.com")
     result = authorize(authorizer, authorizer_event(session["access_token"]))
     assert result["principalId"] == session["user"]["id"]
+    issued_at = result["context"].pop("iat")
     assert result["context"] == {
         "user_id": session["user"]["id"],
         "email": "alice@example.com",
         "role": "member",
     }
+    assert abs(issued_at - time.time()) < 60  # functions compare it with the account's revocation
     (statement,) = result["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow" and statement["Action"] == "execute-api:Invoke"
     assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:abcdef1234/api/*/*"]

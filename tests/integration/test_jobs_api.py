@@ -179,7 +179,7 @@ def test_get_list_filter_and_paginate(document: str) -> None:
     )
     assert by_type["items"] == []
     assert invoke("jobs", api_event("GET", "/jobs", principal=OPERATOR, query={"status": "bogus"}))[0] == 422
-    assert invoke("jobs", api_event("GET", "/jobs", principal=OPERATOR, query={"cursor": "!!"}))[0] == 422
+    assert invoke("jobs", api_event("GET", "/jobs", principal=OPERATOR, query={"cursor": "!!"}))[0] == 400
 
 
 def test_cancel_a_queued_job_then_cancel_again_is_409(document: str) -> None:

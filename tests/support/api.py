@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +43,8 @@ def api_event(
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """An API Gateway REST proxy event. With a `principal`, the authorizer context the
+    authorizer gives a fresh token of that principal."""
     request_id = str(uuid.uuid4())
     authorizer: dict[str, Any] = {}
     if principal is not None:
@@ -50,6 +53,7 @@ def api_event(
             "user_id": principal.user_id,
             "email": principal.email,
             "role": principal.role.value,
+            "iat": str(time.time()),
         }
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     if raw_body is None and body is not None:
@@ -78,8 +82,18 @@ def api_event(
     }
 
 
-def invoke(function_name: str, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    """Call a function's handler; returns (status, headers, decoded JSON body or text)."""
+def invoke(
+    function_name: str, event: dict[str, Any], *, ensure_user: bool = True
+) -> tuple[int, dict[str, str], Any]:
+    """Call a function's handler; returns (status, headers, decoded JSON body or text).
+
+    Functions re-read the caller's account from the database, so (unless `ensure_user=False`)
+    the principal in the event's authorizer context gets a user row if it has none."""
+    from lotabots.http import principal_from_event
+
+    principal = principal_from_event(event)
+    if ensure_user and principal is not None:
+        ensure_account(principal)
     response = load_function(function_name).lambda_handler(event, FakeLambdaContext())
     headers = dict(response.get("headers") or {})
     for name, values in (response.get("multiValueHeaders") or {}).items():
@@ -90,3 +104,24 @@ def invoke(function_name: str, event: dict[str, Any]) -> tuple[int, dict[str, st
     except (TypeError, ValueError):
         decoded = body
     return int(response["statusCode"]), headers, decoded
+
+
+def ensure_account(principal: Principal) -> None:
+    """A user row with the principal's id, email and role, unless one exists already (a test
+    that disables or demotes the user afterwards must see that change take effect)."""
+    from sqlalchemy import select
+
+    from lotabots.access import Role
+    from lotabots.auth.models import User
+    from lotabots.db import session_scope
+
+    if principal.role is Role.INTEGRATION:
+        return
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.id == principal.user_id))
+        if user is None:
+            email_taken = session.scalar(select(User.id).where(User.email == principal.email))
+            email = principal.email if email_taken is None else f"{principal.user_id}@accounts.test"
+            session.add(
+                User(id=principal.user_id, email=email, password_hash="!", role=principal.role.value)
+            )

@@ -299,13 +299,27 @@ def test_unknown_path_is_404_and_an_unloaded_function_is_503(gateway: Gateway) -
     assert "jobs" in _json(unloaded)["message"]
 
 
-def test_unknown_route_of_a_known_function_goes_to_the_function_without_authorizer(
+def test_unmapped_requests_are_refused_before_any_function_or_authorizer(
     gateway: Gateway, seen: list[dict[str, Any]], authorizer: FakeAuthorizer
 ) -> None:
-    response = gateway.handle(_request("DELETE", "/auth/me"))
-    assert response.status == 200
-    assert seen[0]["resource"] == "/{proxy+}"
-    assert authorizer.events == []
+    """Deny by default: a method or path the route map does not list never reaches code."""
+    wrong_method = gateway.handle(_request("DELETE", "/auth/me"))
+    assert wrong_method.status == 405 and wrong_method.header("Allow") == "GET"
+    unknown_path = gateway.handle(_request("GET", "/auth/nothing-here"))
+    assert unknown_path.status == 404 and _json(unknown_path)["code"] == "route_not_found"
+    assert seen == [] and authorizer.events == []
+
+
+@pytest.mark.parametrize(
+    "target", ["/users//", "//users", "/users/", "/us%65rs", "/users///?x=1", "/users/%2e%2e/users"]
+)
+def test_path_variants_of_a_protected_route_never_skip_the_authorizer(
+    gateway: Gateway, seen: list[dict[str, Any]], target: str
+) -> None:
+    """The adversarial review listed every user with `GET /users//` and no token."""
+    response = gateway.handle(_request("GET", target))
+    assert response.status in (400, 401, 404)
+    assert seen == []
 
 
 def test_body_over_the_gateway_limit_is_413_before_any_function(
@@ -433,11 +447,11 @@ def test_http_round_trip_with_binary_body_and_repeated_response_headers(
             "isBase64Encoded": event["isBase64Encoded"],
         }
 
-    gateway.registry.functions["aiops"].handler = echo_bytes
+    gateway.registry.functions["auth"].handler = echo_bytes
     gateway.max_body_bytes = 10 * 1024 * 1024
     payload = bytes(range(256)) * 4
     response = httpx.post(
-        f"{served}/health", content=payload, headers={"Content-Type": "application/octet-stream"}
+        f"{served}/auth/login", content=payload, headers={"Content-Type": "application/octet-stream"}
     )
     assert response.status_code == 200
     assert response.content == payload

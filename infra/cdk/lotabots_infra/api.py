@@ -32,7 +32,10 @@ from lotabots import access, topology
 from lotabots.http import SECURITY_HEADERS
 from lotabots_infra.settings import StageSettings
 
-AUTHORIZER_CACHE = Duration.seconds(300)
+# Short: a revocation must reach the edge within REVOCATION_BOUND_SECONDS (this + the
+# authorizer's revocations cache + the Parameters extension's TTL).
+AUTHORIZER_CACHE = Duration.seconds(10)
+REVOCATIONS_CACHE = Duration.seconds(10)
 # Brute-force targets: API Gateway throttles them far below the rest (per stage, all callers).
 STRICT_ROUTES = (("POST", "/auth/login"), ("POST", "/auth/register"), ("POST", "/auth/refresh"))
 _PARAM = re.compile(r"\{[^/{}]+\}")

@@ -52,6 +52,10 @@ def check_visibility_timeouts() -> None:
                 )
 
 
+# Revocations must reach the authorizer quickly (see lotabots.config.REVOCATION_BOUND_SECONDS).
+PARAMETERS_EXTENSION_TTL_SECONDS = 10
+
+
 class Functions(Construct):
     def __init__(
         self,
@@ -75,7 +79,7 @@ class Functions(Construct):
             settings.params_secrets_extension_arn,
             cache_enabled=True,
             # Revocations must reach the authorizer quickly; the JWKS is cached by the code itself.
-            parameter_store_ttl=Duration.seconds(30),
+            parameter_store_ttl=Duration.seconds(PARAMETERS_EXTENSION_TTL_SECONDS),
             http_port=2773,
         )
         for spec in topology.FUNCTIONS:

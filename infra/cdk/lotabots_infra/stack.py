@@ -12,7 +12,7 @@ from constructs import Construct
 from lotabots import topology
 from lotabots.config import AlertSettings, AuthSettings, CoreSettings, DocumentSettings, JobSettings
 from lotabots_infra import nag
-from lotabots_infra.api import AUTHORIZER_CACHE, Api
+from lotabots_infra.api import AUTHORIZER_CACHE, REVOCATIONS_CACHE, Api
 from lotabots_infra.data import DB_NAME, Database, Tables
 from lotabots_infra.functions import Functions
 from lotabots_infra.gpu import GpuBatch
@@ -130,6 +130,7 @@ class LotaBotsStack(Stack):
             env_name(AuthSettings, "revocations_parameter_name"): secrets.revocations.parameter_name,
             env_name(AuthSettings, "parameters_extension_url"): PARAMETERS_EXTENSION_URL,
             env_name(AuthSettings, "authorizer_cache_seconds"): str(int(AUTHORIZER_CACHE.to_seconds())),
+            env_name(AuthSettings, "revocations_cache_seconds"): str(int(REVOCATIONS_CACHE.to_seconds())),
             env_name(AuthSettings, "rate_limit_table"): self.tables.rate_limits.table_name,
             env_name(DocumentSettings, "bucket"): self.storage.documents.bucket_name,
             env_name(DocumentSettings, "quarantine_prefix"): QUARANTINE_PREFIX,

@@ -1,8 +1,14 @@
-"""Who may call what: the route → roles map, in one place.
+"""Who may call what: the route → roles map, in one place, deny by default.
 
 Keys are `(METHOD, path template)` exactly as the route is declared in the function's
 resolver. `PUBLIC` routes need no token (API Gateway has no authorizer on them either).
-Every route any function serves must be listed here; a test enforces it.
+A request that no entry matches is refused before any handler runs (`lotabots.http` in
+Lambda, the local gateway in `devstack`); `tests/unit/test_route_map.py` walks every route
+every API function serves and fails when one is missing here.
+
+Paths are canonicalised once, by `canonical_path`, and the same canonical string is what the
+map is matched against and what the function's resolver routes: the two can never disagree
+about which route a request is.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from urllib.parse import unquote
 
 
 class Role(StrEnum):
@@ -96,24 +103,77 @@ class RouteRule:
         return not self.roles
 
 
-def _compile(template: str) -> re.Pattern[str]:
-    regex = re.sub(r"\{[^/{}]+\}", "[^/]+", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
-    return re.compile(f"^{regex}/?$")
+class NonCanonicalPath(ValueError):
+    """A path no route can mean: dot segments, a malformed escape, control characters."""
+
+
+# RFC 3986 unreserved characters: an escape of one of these means the character itself.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_ESCAPE = re.compile(r"%(?P<hex>[0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _normalise_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group("hex"), 16))
+    return char if char in _UNRESERVED else "%" + match.group("hex").upper()
+
+
+def canonical_path(raw: str) -> str:
+    """The one form of a request path that the route map, the resolver and the gateway use.
+
+    RFC 3986 normalisation: escapes of unreserved characters are decoded (`/us%65rs` is
+    `/users`), other escapes are upper-cased and kept (so `%2F` never becomes a separator),
+    empty segments are dropped (`//users//` is `/users`, as the resolver's trailing-slash
+    rule already treats it). Dot segments, malformed escapes, control characters and
+    backslashes have no meaning for any route: NonCanonicalPath.
+    """
+    if "%" in raw and re.search(r"%(?![0-9A-Fa-f]{2})", raw):
+        raise NonCanonicalPath("malformed percent-escape in the path")
+    path = _ESCAPE.sub(_normalise_escape, raw)
+    segments = [segment for segment in path.split("/") if segment]
+    for segment in segments:
+        if segment in (".", "..") or unquote(segment) in (".", ".."):
+            raise NonCanonicalPath("dot segments are not allowed in the path")
+        if _CONTROL.search(unquote(segment)):
+            raise NonCanonicalPath("control characters or backslashes in the path")
+    return "/" + "/".join(segments)
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """A route template (`/documents/{document_id}`) as a regex over canonical paths; each
+    `{name}` (or greedy `{name+}`, as API Gateway writes it) is one named segment."""
+    parts = re.split(r"(\{[^/{}]+\})", template)
+    regex = "".join(
+        f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(f"^{regex}$")
+
+
+def path_parameters(template: str, path: str) -> dict[str, str] | None:
+    """The named segments of a canonical `path` under `template`, or None if it does not match."""
+    match = compile_template(template).match(path)
+    return match.groupdict() if match and match.groupdict() else None
 
 
 @cache
 def _rules() -> tuple[RouteRule, ...]:
-    rules = [RouteRule(m, t, _compile(t), roles) for (m, t), roles in ROUTE_ROLES.items()]
+    rules = [RouteRule(m, t, compile_template(t), roles) for (m, t), roles in ROUTE_ROLES.items()]
     # Static routes win over templated ones, as in the resolver.
     return tuple(sorted(rules, key=lambda r: "{" in r.template))
 
 
 def rule_for(method: str, path: str) -> RouteRule | None:
+    """The rule for a CANONICAL path (see `canonical_path`), or None: the request is refused."""
     method = method.upper()
     for rule in _rules():
         if rule.method == method and rule.pattern.match(path):
             return rule
     return None
+
+
+def methods_for(path: str) -> list[str]:
+    """Methods some rule allows on a canonical path (for 405 answers and CORS preflights)."""
+    return sorted({rule.method for rule in _rules() if rule.pattern.match(path)})
 
 
 def public_routes() -> list[tuple[str, str]]:

@@ -41,6 +41,9 @@ class CoreSettings(_Base):
     max_body_bytes: int = Field(1024 * 1024, alias="LOTABOTS_MAX_BODY_BYTES", gt=0)
 
 
+REVOCATION_BOUND_SECONDS = 30
+
+
 class AuthSettings(_Base):
     jwt_issuer: str = Field("https://lotabots.local", alias="LOTABOTS_JWT_ISSUER")
     jwt_audience: str = Field("lotabots-api", alias="LOTABOTS_JWT_AUDIENCE")
@@ -64,8 +67,11 @@ class AuthSettings(_Base):
     revocations_parameter_name: str = Field(
         "/lotabots/revoked-principals", alias="REVOCATIONS_PARAMETER_NAME"
     )
-    authorizer_cache_seconds: int = Field(300, alias="AUTHORIZER_CACHE_SECONDS", ge=0)
-    revocations_cache_seconds: int = Field(30, alias="REVOCATIONS_CACHE_SECONDS", ge=0)
+    # A revocation (role change, disable) reaches the authorizer within the sum of these two and
+    # the Parameters extension's TTL: REVOCATION_BOUND_SECONDS at most (tests/infra checks the
+    # deployed values). Functions that reach the database see it on the next request.
+    authorizer_cache_seconds: int = Field(10, alias="AUTHORIZER_CACHE_SECONDS", ge=0)
+    revocations_cache_seconds: int = Field(10, alias="REVOCATIONS_CACHE_SECONDS", ge=0)
     previous_signing_keys_kept: int = Field(2, alias="PREVIOUS_SIGNING_KEYS_KEPT", ge=1, le=5)
     # A rotated-in key signs only after this long: authorizers (JWKS cache) and the Parameters
     # extension (its own cache) must have seen it first.

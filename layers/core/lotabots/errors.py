@@ -54,6 +54,11 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class MethodNotAllowed(AppError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    code = "method_not_allowed"
+
+
 class Conflict(AppError):
     status = HTTPStatus.CONFLICT
     code = "conflict"
@@ -67,6 +72,11 @@ class PreconditionFailed(AppError):
 class PayloadTooLarge(AppError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    code = "unsupported_media_type"
 
 
 class UnprocessableEntity(AppError):

@@ -2,13 +2,22 @@
 
 `create_resolver()` gives an `APIGatewayRestResolver` with validation (pydantic models are
 the OpenAPI contract), CORS and error handlers that all speak the common error shape.
-`http_handler(app)` builds the Lambda entry point: it rejects oversized bodies, enforces the
-route → roles map from `lotabots.access` before any parsing, resolves, and adds security
-headers to every response, errors included.
+`http_handler(app)` builds the Lambda entry point. Before any handler runs it:
+
+1. rejects oversized bodies;
+2. canonicalises the path (`access.canonical_path`) and hands the resolver that same path;
+3. denies by default: a (method, path) no `access.ROUTE_ROLES` entry matches is a 404/405;
+4. for a protected route, re-reads the caller's role and account state from the database
+   (`auth.principals`: caches in front of us may be stale) and checks the route's roles;
+5. checks a request body: JSON media type, UTF-8, no lone surrogates, bounded nesting.
+
+Then it resolves and adds security headers to every response, errors included.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from http import HTTPStatus
@@ -26,7 +35,18 @@ from pydantic import ValidationError
 
 from lotabots import access, config
 from lotabots.access import Principal, Role
-from lotabots.errors import AppError, Forbidden, PayloadTooLarge, Unauthorized, error_body
+from lotabots.errors import (
+    AppError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+    error_body,
+)
 from lotabots.observability import logger, metrics, tracer
 
 SECURITY_HEADERS = {
@@ -99,14 +119,7 @@ def create_resolver() -> APIGatewayRestResolver:
     def _app_error(exc: AppError) -> Response:
         if exc.status >= 500:
             logger.error("request failed", extra={"code": exc.code})
-        return json_error(
-            exc.status,
-            exc.message,
-            exc.code,
-            details=exc.details,
-            request_id=_request_id(app),
-            headers=exc.headers,
-        )
+        return _error_response(exc, _request_id(app))
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response:
@@ -144,6 +157,9 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            return _error_response(unavailable, _request_id(app))
         logger.exception("unhandled error")
         metrics.add_metric(name="UnhandledErrors", unit="Count", value=1)
         return json_error(500, "internal error", "internal_error", request_id=_request_id(app))
@@ -164,6 +180,14 @@ def principal_from_event(event: dict[str, Any]) -> Principal | None:
         return None
 
 
+def _issued_at(event: dict[str, Any]) -> float | None:
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    try:
+        return float(context["iat"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def current_principal(app: APIGatewayRestResolver) -> Principal:
     """The authenticated caller of the current request; 401 if there is none."""
     found = principal_from_event(app.current_event.raw_event)
@@ -180,18 +204,133 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
 
 
+def database_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """A 503 for a database that cannot be reached (the caller may retry), else None."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, TimeoutError
+
+    if isinstance(exc, OperationalError | InterfaceError | TimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        logger.warning("database unavailable", extra={"error_type": type(exc).__name__})
+        return ServiceUnavailable("the database is unavailable; retry shortly", headers={"Retry-After": "5"})
+    return None
+
+
+def _canonicalise(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its canonical path: what the route map and the resolver both see."""
+    try:
+        path = access.canonical_path(str(event.get("path") or "/"))
+    except access.NonCanonicalPath as exc:
+        raise BadRequest(str(exc), code="bad_path") from None
+    return {**event, "path": path}
+
+
 def _check_access(event: dict[str, Any]) -> None:
+    """Deny by default; for protected routes the caller's role as the database holds it now."""
     method = str(event.get("httpMethod") or "").upper()
-    if method == "OPTIONS":
-        return
-    rule = access.rule_for(method, str(event.get("path") or "/"))
-    if rule is None or rule.is_public:
+    path = event["path"]
+    rule = access.rule_for(method, path)
+    if rule is None:
+        allowed = access.methods_for(path)
+        if not allowed:
+            raise NotFound("no such route", code="route_not_found")
+        if method == "OPTIONS":  # CORS preflight: no credentials; the resolver answers it
+            return
+        raise MethodNotAllowed(
+            f"{method} is not allowed here",
+            details={"allowed": allowed},
+            headers={"Allow": ", ".join(allowed)},
+        )
+    if rule.is_public:
         return
     principal = principal_from_event(event)
     if principal is None:
         raise Unauthorized()
+    from lotabots.auth import principals
+
+    principal = principals.current(principal, _issued_at(event))
     if not principal.has_any(rule.roles):
         raise Forbidden("your role may not call this route", details={"required_roles": sorted(rule.roles)})
+    event["requestContext"]["authorizer"] = {
+        **event["requestContext"]["authorizer"],
+        "role": principal.role.value,
+        "email": principal.email,
+    }
+
+
+JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_JSON_DEPTH = 32
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _check_body(event: dict[str, Any]) -> None:
+    """A body must be JSON the resolver can take as is: anything else is a 4xx here."""
+    body = event.get("body")
+    if not body or str(event.get("httpMethod") or "").upper() not in JSON_BODY_METHODS:
+        return
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "")
+    if not _is_json_media_type(content_type):
+        raise UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json",
+            details={"content_type": content_type or None},
+        )
+    raw: bytes | str = body
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("request body is not valid base64", code="malformed_body") from None
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        document = json.loads(text)
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not UTF-8", code="malformed_body") from None
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep") from None
+    except ValueError:
+        raise BadRequest("request body is not valid JSON", code="malformed_json") from None
+    _check_json_value(document)
+
+
+def _check_json_value(document: Any) -> None:
+    """Bounded nesting and well-formed Unicode (a lone surrogate cannot be stored or logged)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "request body contains a lone surrogate (\\ud800-\\udfff) that is not valid Unicode",
+            code="invalid_unicode",
+        ) from None
+
+
+def _error_response(exc: AppError, request_id: str | None) -> Response:
+    return json_error(
+        exc.status, exc.message, exc.code, details=exc.details, request_id=request_id, headers=exc.headers
+    )
 
 
 def _early_response(event: dict[str, Any], exc: AppError) -> dict[str, Any]:
@@ -234,7 +373,15 @@ def http_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Lambd
                     f"request body is larger than {config.core().max_body_bytes} bytes",
                     details={"limit_bytes": config.core().max_body_bytes},
                 )
-            _check_access(event)
+            event = _canonicalise(event)
+            try:
+                _check_access(event)
+            except Exception as exc:
+                unavailable = database_unavailable(exc)
+                if unavailable is None:
+                    raise
+                raise unavailable from None
+            _check_body(event)
         except AppError as exc:
             return _with_security_headers(event, _early_response(event, exc))
         return _with_security_headers(event, app.resolve(event, context))

@@ -6,10 +6,7 @@ the local stack). Errors are `lotabots.errors.AppError`s; nothing here knows abo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +34,7 @@ from lotabots.db import new_id, session_scope, utcnow
 from lotabots.db.base import as_utc
 from lotabots.errors import BadRequest, Conflict, NotFound, Unauthorized
 from lotabots.observability import logger, metrics
+from lotabots.pagination import decode_cursor, encode_cursor
 
 DUPLICATE_EMAIL = "an account with this email cannot be created"
 BAD_CREDENTIALS = "email or password is incorrect"
@@ -219,33 +217,14 @@ def me(principal: Principal) -> UserOut:
         return user_out(user)
 
 
-def _encode_cursor(user: User) -> str:
-    raw = json.dumps([as_utc(user.created_at).isoformat(), user.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, user_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        parsed = datetime.fromisoformat(created_at)
-        if not isinstance(user_id, str):
-            raise ValueError("id is not a string")
-    except (ValueError, TypeError, binascii.Error):
-        raise BadRequest(
-            "cursor is not valid; use next_cursor from a previous page", code="bad_cursor"
-        ) from None
-    return as_utc(parsed), user_id
-
-
 def list_users(*, limit: int, cursor: str | None = None, role: UserRole | None = None) -> UserPage:
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor else None
     with session_scope() as session:
         users = repository.list_users(session, limit=limit + 1, after=after, role=role)
         page = users[:limit]
         return UserPage(
             items=[user_out(u) for u in page],
-            next_cursor=_encode_cursor(page[-1]) if len(users) > limit else None,
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(users) > limit else None,
         )
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,31 +10,10 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from lotabots.db.base import as_utc, utcnow
+from lotabots.db.base import utcnow
 from lotabots.documents import search
 from lotabots.documents.models import Document, DocumentStatus, DocumentText
-
-
-class InvalidCursor(ValueError):
-    """The pagination cursor was not produced by this API."""
-
-
-def encode_cursor(document: Document) -> str:
-    raw = json.dumps({"t": as_utc(document.created_at).isoformat(), "i": document.id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        created = as_utc(datetime.fromisoformat(data["t"]))
-        document_id = data["i"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not valid; use the next_cursor of a previous page") from None
-    if not isinstance(document_id, str) or len(document_id) > 64:
-        raise InvalidCursor("cursor is not valid; use the next_cursor of a previous page")
-    return created, document_id
+from lotabots.pagination import decode_cursor, encode_cursor
 
 
 def add(session: Session, document: Document) -> Document:
@@ -112,7 +88,7 @@ def list_page(
     )
     rows = session.scalars(statement).all()
     if len(rows) > limit:
-        return rows[:limit], encode_cursor(rows[limit - 1])
+        return rows[:limit], encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
     return rows, None
 
 

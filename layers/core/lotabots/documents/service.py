@@ -225,10 +225,7 @@ def list_documents(
         if filters.owner_id not in (None, own):
             return DocumentList(items=[], next_cursor=None)
         filters = repository.ListFilter(**{**filters.__dict__, "owner_id": own})
-    try:
-        rows, next_cursor = repository.list_page(session, filters, limit=limit, cursor=cursor)
-    except repository.InvalidCursor as exc:
-        raise BadRequest(str(exc), code="invalid_cursor") from None
+    rows, next_cursor = repository.list_page(session, filters, limit=limit, cursor=cursor)
     others = [row.id for row in rows if row.owner_id != principal.user_id]
     if others:
         audit.record(

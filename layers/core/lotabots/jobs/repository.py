@@ -3,8 +3,6 @@ the same job (a redelivered message, an event and a poll) can never both move it
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -61,17 +59,6 @@ def set_fields(session: Session, job_id: str, *, only_if: Iterable[str], **value
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    created, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    return datetime.fromisoformat(created), str(job_id)
 
 
 def list_jobs(

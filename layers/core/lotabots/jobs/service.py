@@ -21,6 +21,7 @@ from lotabots.jobs.models import ACTIVE, Job, JobStatus
 from lotabots.jobs.schemas import JOB_INPUTS, DocumentIngestedDetail, EmbedInput, JobCreate, JobList, JobOut
 from lotabots.jobs.spec import FAILED, SOURCE_JOBS
 from lotabots.observability import logger, metrics
+from lotabots.pagination import decode_cursor, encode_cursor
 
 MAX_ERROR_CHARS = 4000
 
@@ -240,15 +241,10 @@ def get_job(session: Session, job_id: str) -> Job:
 def list_jobs(
     session: Session, *, status: str | None, job_type: str | None, limit: int, cursor: str | None
 ) -> JobList:
-    after = None
-    if cursor:
-        try:
-            after = repo.decode_cursor(cursor)
-        except (ValueError, TypeError):
-            raise UnprocessableEntity("cursor is not valid", code="invalid_cursor") from None
+    after = decode_cursor(cursor) if cursor else None
     jobs = repo.list_jobs(session, status=status, job_type=job_type, limit=limit + 1, after=after)
     page = list(jobs[:limit])
-    next_cursor = repo.encode_cursor(page[-1]) if len(jobs) > limit and page else None
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(jobs) > limit and page else None
     return JobList(items=[job_out(j) for j in page], next_cursor=next_cursor)
 
 
