@@ -6,7 +6,6 @@ Bytes never pass through this function: uploads go straight to S3 and are checke
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -28,6 +27,7 @@ from lotabots.documents.schemas import (
 )
 from lotabots.embeddings.routes import router as similarity_router
 from lotabots.http import create_resolver, current_principal, http_handler
+from lotabots.timestamps import UtcDateTime
 
 app = create_resolver()
 
@@ -96,8 +96,8 @@ def list_documents(
     status: Annotated[DocumentStatus | None, Query()] = None,
     content_type: Annotated[str | None, Query(max_length=100)] = None,
     metadata: Annotated[list[str] | None, Query(description="key:value; repeat to require several")] = None,
-    created_after: Annotated[datetime | None, Query()] = None,
-    created_before: Annotated[datetime | None, Query()] = None,
+    created_after: Annotated[UtcDateTime | None, Query()] = None,
+    created_before: Annotated[UtcDateTime | None, Query()] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="Full-text search (web-search syntax)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 from lotabots.db import session_scope
 from lotabots.http import create_resolver, current_principal, http_handler
@@ -15,6 +15,17 @@ from lotabots.jobs.schemas import JobCreate, JobList, JobOut
 
 app = create_resolver()
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[!-~]+$",
+        description="Printable ASCII, at most 128 characters; a retry with the same key and the "
+        "same request returns the same job, a different request with it is a 409",
+    ),
+]
 
 
 @app.post(
@@ -24,11 +35,10 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-
     tags=["jobs"],
     responses={202: {"description": "queued", "content": {"application/json": {"model": JobOut}}}},
 )
-def create_job(request: JobCreate) -> Response[JobOut]:
+def create_job(request: JobCreate, idempotency_key: IdempotencyKey = None) -> Response[JobOut]:
     principal = current_principal(app)
-    key = app.current_event.headers.get("Idempotency-Key")  # Powertools headers are case-insensitive
     with session_scope() as session:
-        job, created = service.create_job(session, principal, request, idempotency_key=key)
+        job, created = service.create_job(session, principal, request, idempotency_key=idempotency_key)
         body = service.job_out(job)
     if created:
         service.enqueue_quietly(body.id)

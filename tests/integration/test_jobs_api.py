@@ -151,6 +151,28 @@ def test_idempotency_key_returns_the_same_job(document: str) -> None:
     assert status == 409 and body["code"] == "idempotency_key_reused"
 
 
+@pytest.mark.parametrize(
+    "change", [{"backend": "batch"}, {"gpu": "H100!"}, {"backend": "modal", "gpu": "L4"}]
+)
+def test_idempotency_key_reused_with_another_backend_or_gpu_is_409(
+    document: str, change: dict[str, str]
+) -> None:
+    """The adversarial review got the first job back for a request naming another backend/GPU."""
+    headers = {"Idempotency-Key": "retry-backend"}
+    request = {"type": "embed", "input": {"document_id": document}, "backend": "local"}
+    assert _post(request, headers=headers)[0] == 202
+    status, body = _post({**request, **change}, headers=headers)
+    assert status == 409 and body["code"] == "idempotency_key_reused"
+    assert _job_count() == 1
+
+
+@pytest.mark.parametrize("key", ["k" * 129, "has space", "tab\there", "caf\u00e9", ""])
+def test_malformed_idempotency_key_is_422_and_creates_nothing(document: str, key: str) -> None:
+    status, body = _post({"type": "embed", "input": {"document_id": document}}, headers={"Idempotency-Key": key})
+    assert status == 422 and body["code"] == "validation_error", body
+    assert _job_count() == 0
+
+
 def test_get_list_filter_and_paginate(document: str) -> None:
     ids = [_post({"type": "embed", "input": {"document_id": document}})[1]["id"] for _ in range(3)]
     status, _, job = invoke("jobs", api_event("GET", f"/jobs/{ids[0]}", principal=AUDITOR))

@@ -264,9 +264,12 @@ JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_JSON_DEPTH = 32
 
 
-def _is_json_media_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+def _content_type_header(event: dict[str, Any]) -> tuple[str | None, str]:
+    """(the header's name as sent, its value); (None, "") when the request has none."""
+    for name, value in (event.get("headers") or {}).items():
+        if str(name).lower() == "content-type":
+            return str(name), str(value)
+    return None, ""
 
 
 def _check_body(event: dict[str, Any]) -> None:
@@ -274,13 +277,18 @@ def _check_body(event: dict[str, Any]) -> None:
     body = event.get("body")
     if not body or str(event.get("httpMethod") or "").upper() not in JSON_BODY_METHODS:
         return
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type", "")
-    if not _is_json_media_type(content_type):
+    header, content_type = _content_type_header(event)
+    media, _, parameters = content_type.partition(";")
+    if header is not None and media.strip().lower() != "application/json":
         raise UnsupportedMediaType(
             "send the body as JSON with Content-Type: application/json",
-            details={"content_type": content_type or None},
+            details={"content_type": content_type},
         )
+    if header is not None:  # the resolver matches the media type case-sensitively
+        event["headers"] = {
+            **event["headers"],
+            header: "application/json" + (";" + parameters if parameters else ""),
+        }
     raw: bytes | str = body
     if event.get("isBase64Encoded"):
         try:

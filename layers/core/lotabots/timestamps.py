@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AwareDatetime
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
@@ -34,3 +34,5 @@ def _out_of_range() -> str:
 
 UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 """A request timestamp: naive means UTC; returned aware UTC; bounded (422 otherwise)."""
+AwareUtcDateTime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+"""A request timestamp that must carry its offset; returned aware UTC; bounded (422 otherwise)."""

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import (
     AliasChoices,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 
 from lotabots.alerts.matchers import LABEL_NAME, Matcher, MatcherError
+from lotabots.timestamps import AwareUtcDateTime
 
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1024
@@ -44,8 +44,8 @@ class AlertIn(_In):
     annotations: dict[str, str] = Field(
         default_factory=dict, examples=[{"summary": "p99 latency above 2 s", "runbook": "https://…"}]
     )
-    starts_at: AwareDatetime | None = Field(None, validation_alias=AliasChoices("starts_at", "startsAt"))
-    ends_at: AwareDatetime | None = Field(None, validation_alias=AliasChoices("ends_at", "endsAt"))
+    starts_at: AwareUtcDateTime | None = Field(None, validation_alias=AliasChoices("starts_at", "startsAt"))
+    ends_at: AwareUtcDateTime | None = Field(None, validation_alias=AliasChoices("ends_at", "endsAt"))
     generator_url: str | None = Field(
         None, max_length=2048, validation_alias=AliasChoices("generator_url", "generatorURL")
     )
@@ -157,10 +157,10 @@ class MatcherIn(_In):
 
 class SilenceIn(_In):
     matchers: list[MatcherIn] = Field(min_length=1, max_length=32)
-    starts_at: AwareDatetime | None = Field(
+    starts_at: AwareUtcDateTime | None = Field(
         None, description="default: now", validation_alias=AliasChoices("starts_at", "startsAt")
     )
-    ends_at: AwareDatetime = Field(validation_alias=AliasChoices("ends_at", "endsAt"))
+    ends_at: AwareUtcDateTime = Field(validation_alias=AliasChoices("ends_at", "endsAt"))
     comment: str = Field(min_length=1, max_length=2000)
 
     @model_validator(mode="after")

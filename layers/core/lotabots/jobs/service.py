@@ -163,8 +163,14 @@ def create_job(
 
 
 def _same_request_or_conflict(existing: Job, request: JobCreate, parsed: BaseModel) -> None:
+    """A reused Idempotency-Key must carry the same request: type, input, backend and GPU."""
     wanted = parsed.model_dump(mode="json")
-    same = existing.type == request.type and all(existing.input.get(k) == v for k, v in wanted.items())
+    same = (
+        existing.type == request.type
+        and all(existing.input.get(k) == v for k, v in wanted.items())
+        and existing.backend == (request.backend or settings().default_backend)
+        and existing.gpu == request.gpu
+    )
     if not same:
         raise Conflict(
             "this Idempotency-Key was already used for a different job request",
