@@ -66,10 +66,10 @@ def responses(status: int, model: type[BaseModel] | None, *errors: int) -> dict[
     summary="Create an account (role member)",
     tags=["auth"],
     status_code=201,
-    responses=responses(201, UserOut, 409),
+    responses=responses(201, UserOut, 409, 429),
 )
 def register(body: RegisterRequest) -> Response[UserOut]:
-    user = service.register(body)
+    user = service.register(body, app.current_event.request_context.identity.source_ip)
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,

@@ -29,6 +29,8 @@ EXTRA_ENV: dict[str, str] = {
     # Alerting: a new group's first message after 1 s, re-evaluated every 2 s (default 30 s / 5 min).
     "ALERTS_GROUP_WAIT_SECONDS": "1",
     "ALERTS_GROUP_INTERVAL_SECONDS": "2",
+    # Hardening: every e2e user registers from 127.0.0.1 (default: 20 attempts per IP per 15 min).
+    "REGISTER_IP_MAX_ATTEMPTS": "100000",
 }
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from lotabots import aws, config
 from lotabots.auth import lockout
+from tests.support.api import api_event, invoke
 from tests.support.auth import DEFAULT_PASSWORD, login, register
 
 
@@ -76,3 +77,24 @@ def test_counter_items_carry_the_ttl_attribute_and_no_plain_email(env: None) -> 
     items = aws.client("dynamodb").scan(TableName=table)["Items"]
     assert items and all("expiration" in item for item in items)
     assert not any("alice" in item["id"]["S"] for item in items)
+
+
+def test_registration_attempts_are_limited_per_ip_and_count_rejections_too(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each answer of /auth/register says whether an address is taken: attempts cost the caller."""
+    monkeypatch.setenv("REGISTER_IP_MAX_ATTEMPTS", "3")
+    config.reset()
+    event = api_event(
+        "POST", "/auth/register", body={"email": "taken@example.com", "password": "correct horse battery"}
+    )
+    event["requestContext"]["identity"]["sourceIp"] = "198.51.100.7"
+    statuses = [invoke("auth", event)[0] for _ in range(3)]
+    assert statuses == [201, 409, 409]
+    status, headers, body = invoke("auth", event)
+    assert status == 429 and body["code"] == "registration_throttled" and int(headers["Retry-After"]) > 0
+    other_ip = api_event(
+        "POST", "/auth/register", body={"email": "fresh@example.com", "password": "correct horse battery"}
+    )
+    other_ip["requestContext"]["identity"]["sourceIp"] = "198.51.100.8"
+    assert invoke("auth", other_ip)[0] == 201

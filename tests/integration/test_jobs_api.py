@@ -168,7 +168,9 @@ def test_idempotency_key_reused_with_another_backend_or_gpu_is_409(
 
 @pytest.mark.parametrize("key", ["k" * 129, "has space", "tab\there", "caf\u00e9", ""])
 def test_malformed_idempotency_key_is_422_and_creates_nothing(document: str, key: str) -> None:
-    status, body = _post({"type": "embed", "input": {"document_id": document}}, headers={"Idempotency-Key": key})
+    status, body = _post(
+        {"type": "embed", "input": {"document_id": document}}, headers={"Idempotency-Key": key}
+    )
     assert status == 422 and body["code"] == "validation_error", body
     assert _job_count() == 0
 

@@ -122,6 +122,4 @@ def ensure_account(principal: Principal) -> None:
         if user is None:
             email_taken = session.scalar(select(User.id).where(User.email == principal.email))
             email = principal.email if email_taken is None else f"{principal.user_id}@accounts.test"
-            session.add(
-                User(id=principal.user_id, email=email, password_hash="!", role=principal.role.value)
-            )
+            session.add(User(id=principal.user_id, email=email, password_hash="!", role=principal.role.value))

@@ -58,6 +58,8 @@ class AuthSettings(_Base):
     login_max_failures: int = Field(5, alias="LOGIN_MAX_FAILURES", gt=0)
     login_ip_max_failures: int = Field(50, alias="LOGIN_IP_MAX_FAILURES", gt=0)
     login_window_seconds: int = Field(900, alias="LOGIN_WINDOW_SECONDS", gt=0)
+    # Registration attempts per client IP per window (each answer reveals whether an address is taken).
+    register_ip_max_attempts: int = Field(20, alias="REGISTER_IP_MAX_ATTEMPTS", gt=0)
     bootstrap_admin_email: str | None = Field(None, alias="LOTABOTS_BOOTSTRAP_ADMIN_EMAIL")
     bootstrap_admin_password: str | None = Field(None, alias="LOTABOTS_BOOTSTRAP_ADMIN_PASSWORD")
     # The authorizer reads its settings (issuer, audience, parameter names, cache TTLs) straight

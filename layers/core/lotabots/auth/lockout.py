@@ -1,4 +1,6 @@
-"""Login brute-force protection: failure counters per account and per client IP in DynamoDB.
+"""Brute-force protection: login failure counters per account and per client IP, and
+registration attempts per client IP (each answer of /auth/register says whether an address is
+taken, so attempts are what an enumeration costs), in DynamoDB.
 
 Each counter is one item `{id, failures, expiration}` in `RATE_LIMIT_TABLE`: a fixed window
 that starts at the first failure and ends at `expiration` (also the table's TTL attribute,
@@ -44,6 +46,10 @@ def ip_key(source_ip: str | None) -> str:
     return f"login:ip:{source_ip or 'unknown'}"
 
 
+def registration_key(source_ip: str | None) -> str:
+    return f"register:ip:{source_ip or 'unknown'}"
+
+
 def _counters(email: str, source_ip: str | None) -> tuple[Counter, Counter]:
     settings = _settings()
     return (
@@ -61,8 +67,42 @@ def _unavailable(exc: Exception) -> ServiceUnavailable:
 
 def check(email: str, source_ip: str | None) -> None:
     """Raise 429 with Retry-After if the account or the IP is locked out right now."""
+    retry_after = _retry_after(_counters(email, source_ip))
+    if retry_after:
+        metrics.add_metric(name="LoginLockedOut", unit="Count", value=1)
+        raise TooManyRequests(LOCKED_MESSAGE, retry_after=retry_after, code="login_locked")
+
+
+def check_registration(source_ip: str | None) -> None:
+    """Raise 429 with Retry-After if this IP made too many registration attempts lately."""
+    retry_after = _retry_after((Counter(registration_key(source_ip), _settings().register_ip_max_attempts),))
+    if retry_after:
+        metrics.add_metric(name="RegistrationsThrottled", unit="Count", value=1)
+        raise TooManyRequests(
+            "too many registration attempts from this address; try again later",
+            retry_after=retry_after,
+            code="registration_throttled",
+        )
+
+
+def record_registration_attempt(source_ip: str | None) -> None:
+    """Count one registration attempt, accepted or not."""
     settings = _settings()
-    counters = _counters(email, source_ip)
+    try:
+        _increment(
+            aws.client("dynamodb"),
+            settings.rate_limit_table,
+            registration_key(source_ip),
+            int(time.time()),
+            settings.login_window_seconds,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _unavailable(exc) from exc
+
+
+def _retry_after(counters: tuple[Counter, ...]) -> int:
+    """Seconds until every counter is under its limit again (0: none is over)."""
+    settings = _settings()
     now = int(time.time())
     try:
         response = aws.client("dynamodb").batch_get_item(
@@ -87,9 +127,7 @@ def check(email: str, source_ip: str | None) -> None:
         expiration = int(item.get("expiration", {}).get("N", "0"))
         if failures >= counter.limit and expiration > now:
             retry_after = max(retry_after, expiration - now)
-    if retry_after:
-        metrics.add_metric(name="LoginLockedOut", unit="Count", value=1)
-        raise TooManyRequests(LOCKED_MESSAGE, retry_after=retry_after, code="login_locked")
+    return retry_after
 
 
 def _increment(ddb: Any, table: str, key: str, now: int, window: int) -> int:

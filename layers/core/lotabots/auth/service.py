@@ -64,7 +64,11 @@ def user_out(user: User) -> UserOut:
 # --- registration and sign-in -------------------------------------------------------------
 
 
-def register(request: RegisterRequest) -> UserOut:
+def register(request: RegisterRequest, source_ip: str | None = None) -> UserOut:
+    """A new member. The 409 for a taken address tells the caller it exists (the price of a
+    clear answer; docs/security.md): attempts are limited per client IP like sign-in failures."""
+    lockout.check_registration(source_ip)
+    lockout.record_registration_attempt(source_ip)
     passwords.check_policy(request.password, request.email)
     # Hash before looking the address up: a duplicate takes as long as a fresh account.
     password_hash = passwords.hash_password(request.password)
