@@ -43,6 +43,7 @@ from tests.e2e.harness import (
     client,
     free_port,
     login,
+    mint_token,
     stack_env,
 )
 
@@ -140,3 +141,59 @@ def make_user(http: httpx.Client, admin_token: str) -> Callable[..., User]:
         return User(user_id, email, password, role, tokens["access_token"], tokens["refresh_token"])
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def callers(stack: Stack, stack_url: str, admin_token: str) -> dict[str, dict[str, str]]:
+    """Authorization headers of every kind of caller the access matrix and the fuzzer use:
+    anonymous, member, other_member, operator, auditor, admin, integration, disabled (a member
+    disabled after logging in), demoted (an operator demoted to member after logging in) and
+    expired (a real token of the member, past its `exp`)."""
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    made: dict[str, User] = {}
+    with client(stack_url) as http:
+        for name, role in (
+            ("member", "member"),
+            ("other_member", "member"),
+            ("operator", "operator"),
+            ("auditor", "auditor"),
+            ("disabled", "member"),
+            ("demoted", "operator"),
+        ):
+            email = f"{name}-{uuid.uuid4().hex[:10]}@matrix.lotabots.test"
+            registered = http.post(
+                "/auth/register", json={"email": email, "password": USER_PASSWORD, "display_name": name}
+            )
+            assert registered.status_code == 201, registered.text
+            user_id = str(registered.json()["id"])
+            if role != "member":
+                promoted = http.patch(f"/users/{user_id}", json={"role": role}, headers=admin)
+                assert promoted.status_code == 200, promoted.text
+            tokens = login(http, email, USER_PASSWORD)
+            made[name] = User(
+                user_id, email, USER_PASSWORD, role, tokens["access_token"], tokens["refresh_token"]
+            )
+        assert (
+            http.patch(f"/users/{made['disabled'].id}", json={"disabled": True}, headers=admin).status_code
+            == 200
+        )
+        assert (
+            http.patch(f"/users/{made['demoted'].id}", json={"role": "member"}, headers=admin).status_code
+            == 200
+        )
+    now = int(time.time())
+    member = made["member"]
+    expired = mint_token(
+        stack, sub=member.id, email=member.email, role="member", issued_at=now - 3600, lifetime_s=900
+    )
+    integration = mint_token(
+        stack, sub="integration:matrix", email="", role="integration", issued_at=now, lifetime_s=86400
+    )
+    headers = {name: user.headers for name, user in made.items()}
+    return {
+        "anonymous": {},
+        **headers,
+        "admin": admin,
+        "integration": {"Authorization": f"Bearer {integration}"},
+        "expired": {"Authorization": f"Bearer {expired}"},
+    }

@@ -123,3 +123,32 @@ def login(http: httpx.Client, email: str, password: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     tokens: dict[str, Any] = response.json()
     return tokens
+
+
+def mint_token(stack: Stack, *, sub: str, email: str, role: str, issued_at: int, lifetime_s: int) -> str:
+    """An access token signed with the running stack's own key, with the claims we choose (an
+    expired token, an integration token): what the stack itself would have issued at `issued_at`."""
+    import jwt
+
+    from lotabots.auth.keys import keyset_from_json
+
+    secret = stack.aws("secretsmanager").get_secret_value(SecretId="lotabots/jwt-signing-keys")
+    key = keyset_from_json(json.loads(secret["SecretString"])).keys[-1]
+    claims = {
+        "iss": "https://lotabots.local",
+        "aud": "lotabots-api",
+        "sub": sub,
+        "email": email,
+        "role": role,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + lifetime_s,
+        "jti": uuid_hex(),
+    }
+    return str(jwt.encode(claims, key.private_key, algorithm="ES256", headers={"kid": key.kid}))
+
+
+def uuid_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -266,11 +266,12 @@ def update_user(actor: Principal, user_id: str, change: UserUpdate) -> UserOut:
                 repository.revoke_user_tokens(session, user.id, now)
                 revoke_access = True
         if revoke_access:
-            user.tokens_revoked_at = now
+            revoked_at = tokens.revocation_instant(now.timestamp())
+            user.tokens_revoked_at = datetime.fromtimestamp(revoked_at, UTC)
             session.flush()
             # Before the commit: if SSM refuses, nothing changes (a revocation whose
             # commit then fails is harmless: the user just refreshes).
-            revocations.revoke(user.id, now.timestamp())
+            revocations.revoke(user.id, revoked_at)
         return user_out(user)
 
 

@@ -122,21 +122,37 @@ def _encode(claims: dict[str, Any]) -> str:
     return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
 
 
+# Revocation instants and `iat` are kept at millisecond precision with a millisecond of margin
+# on each side, so "issued before the revocation" is decided the same way by the authorizer
+# (SSM list), every function (the account row) and float rounding, even for two role changes
+# within one second.
+_MS = 0.001
+
+
+def _ceil_ms(epoch: float) -> float:
+    return math.ceil(epoch * 1000) / 1000
+
+
+def revocation_instant(now: float | None = None) -> float:
+    """A revocation time strictly after every token issued until now (epoch seconds)."""
+    return _ceil_ms(time.time() if now is None else now) + _MS
+
+
 def issue_access_token(
     user_id: str, email: str, role: str, *, not_before: float | None = None
 ) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds.
 
-    `not_before` (the principal's last revocation time) moves `iat` up to the next whole
-    second when a revocation happened within the current second, so a token minted just
-    after a role change is not caught by that revocation (`iat` is an integer).
+    `iat` has millisecond precision; `not_before` (the principal's last revocation instant)
+    moves it a millisecond past that instant, so a token minted right after a role change is
+    never caught by that revocation, and one minted before it always is.
     """
     from lotabots import config
     from lotabots.config import AuthSettings
 
     settings = config.load(AuthSettings)
-    now = int(time.time())
-    iat = max(now, math.ceil(not_before)) if not_before else now
+    now = time.time()
+    iat = max(_ceil_ms(now), not_before + _MS if not_before else 0.0)
     ttl = settings.access_token_ttl_seconds
     claims = {
         "iss": settings.jwt_issuer,
@@ -145,11 +161,11 @@ def issue_access_token(
         "email": email,
         "role": role,
         "iat": iat,
-        "nbf": iat,
-        "exp": iat + ttl,
+        "nbf": math.floor(iat),
+        "exp": math.floor(iat) + ttl,
         "jti": secrets.token_hex(16),
     }
-    return _encode(claims), ttl + (iat - now)
+    return _encode(claims), ttl + math.floor(iat - now)
 
 
 def issue_integration_token(name: str, *, days: int) -> str:
