@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK_VERSION := 2.1148.1
 CDK := npx --yes aws-cdk@$(CDK_VERSION)
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv
+.PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ infra: $(STAMP)
 	$(PY) -m pytest tests/infra
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
+
+## make fuzz: the API fuzz run of `make test` with a larger budget (per caller kind)
+FUZZ_EXAMPLES ?= 100
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	LOTABOTS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LOTABOTS_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  $(PY) -m pytest -p no:xdist tests/e2e/test_api_fuzz.py
 
 ## make synth: build the layer and function assets (no Docker) and write cdk.out/
 synth: $(STAMP)

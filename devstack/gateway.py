@@ -36,7 +36,6 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
 TEXT_SUFFIXES = ("+json", "+xml")
-BEARER_SCHEME = "bearerAuth"
 
 
 @dataclass
@@ -453,30 +452,21 @@ class Gateway:
             return self._openapi
 
     def openapi(self) -> dict[str, Any]:
-        """One OpenAPI document over every loaded API function, with the bearer scheme."""
-        from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
-        from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+        """One OpenAPI document over every loaded API function (`lotabots.openapi`)."""
+        from lotabots.openapi import merged_document
 
-        merge = OpenAPIMerge(
-            title=self.title,
-            version=self.version,
-            description="LotaBots Serverless, served by the local stack.",
-            security_schemes={BEARER_SCHEME: HTTPBearer(bearerFormat="JWT")},
-            on_conflict="error",
-        )
+        apps = []
         for spec in topology.api_functions():
             function = self.registry.get(spec.name)
             app = getattr(function.module, "app", None) if function else None
             if app is not None and hasattr(app, "get_openapi_schema"):
-                merge.add_schema(app.get_openapi_schema())
-        document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
-        for template, operations in document.get("paths", {}).items():
-            for method, operation in operations.items():
-                roles = access.ROUTE_ROLES.get((method.upper(), template))
-                if roles:
-                    operation["security"] = [{BEARER_SCHEME: []}]
-                    operation["x-roles"] = sorted(role.value for role in roles)
-        return document
+                apps.append(app)
+        return merged_document(
+            apps,
+            title=self.title,
+            version=self.version,
+            description="LotaBots Serverless, served by the local stack.",
+        )
 
 
 def proxy_response(raw: Any, request_id: str, function: str) -> HttpResponse:
@@ -606,6 +596,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY...) reaches the gateway too: the route map answers 405."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default access log: `_serve` logs one line per request."""

@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from lotabots.auth import service
 from lotabots.auth.schemas import (
     JWKS,
-    ErrorResponse,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
@@ -29,6 +28,7 @@ from lotabots.auth.schemas import (
     UserUpdate,
 )
 from lotabots.http import create_resolver, current_principal, http_handler
+from lotabots.openapi import ErrorResponse
 
 app = create_resolver()
 

@@ -22,11 +22,11 @@ from lotabots.documents.schemas import (
     DocumentList,
     DocumentOut,
     DocumentPatch,
-    ErrorResponse,
     NewVersion,
 )
 from lotabots.embeddings.routes import router as similarity_router
 from lotabots.http import create_resolver, current_principal, http_handler
+from lotabots.openapi import ErrorResponse
 from lotabots.timestamps import UtcDateTime
 
 app = create_resolver()

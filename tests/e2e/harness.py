@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@e2e.lotabots.test"
@@ -152,3 +161,109 @@ def uuid_hex() -> str:
     import uuid
 
     return uuid.uuid4().hex
+
+
+def _wait_until_healthy(stack: Stack) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with client(stack.url) as http:
+        while time.monotonic() < deadline:
+            if stack.process.poll() is not None:
+                pytest.fail(f"the local stack exited with {stack.process.returncode}:\n{stack.output()}")
+            try:
+                if http.get("/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+    stack.process.kill()
+    stack.process.wait(10)
+    pytest.fail(f"the local stack did not answer /health within {START_TIMEOUT_S:.0f} s:\n{stack.output()}")
+
+
+@contextmanager
+def local_stack(extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Start `python -m devstack`, wait for /health; at the end SIGINT it and expect exit 0."""
+    state_dir = Path(tempfile.mkdtemp(prefix="lotabots-e2e-"))
+    port = free_port()
+    log_path = state_dir / "stack.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=ROOT,
+            env={**stack_env(state_dir, port), **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C on pytest does not reach it twice
+        )
+    running = Stack(f"http://127.0.0.1:{port}", process, state_dir, log_path)
+    try:
+        _wait_until_healthy(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+                pytest.fail(f"the local stack ignored SIGINT for {STOP_TIMEOUT_S:.0f} s:\n{running.output()}")
+    assert process.returncode == 0, (
+        f"the local stack exited with {process.returncode} (state kept in {state_dir}):\n{running.output()}"
+    )
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def make_callers(stack: Stack, admin_token: str) -> dict[str, dict[str, str]]:
+    """Authorization headers of every kind of caller the access matrix and the fuzzer use:
+    anonymous, member, other_member, operator, auditor, admin, integration, disabled (a member
+    disabled after logging in), demoted (an operator demoted to member after logging in) and
+    expired (a real token of the member, past its `exp`)."""
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    made: dict[str, User] = {}
+    with client(stack.url) as http:
+        for name, role in (
+            ("member", "member"),
+            ("other_member", "member"),
+            ("operator", "operator"),
+            ("auditor", "auditor"),
+            ("disabled", "member"),
+            ("demoted", "operator"),
+        ):
+            email = f"{name}-{uuid.uuid4().hex[:10]}@matrix.lotabots.test"
+            registered = http.post(
+                "/auth/register", json={"email": email, "password": USER_PASSWORD, "display_name": name}
+            )
+            assert registered.status_code == 201, registered.text
+            user_id = str(registered.json()["id"])
+            if role != "member":
+                promoted = http.patch(f"/users/{user_id}", json={"role": role}, headers=admin)
+                assert promoted.status_code == 200, promoted.text
+            tokens = login(http, email, USER_PASSWORD)
+            made[name] = User(
+                user_id, email, USER_PASSWORD, role, tokens["access_token"], tokens["refresh_token"]
+            )
+        assert (
+            http.patch(f"/users/{made['disabled'].id}", json={"disabled": True}, headers=admin).status_code
+            == 200
+        )
+        assert (
+            http.patch(f"/users/{made['demoted'].id}", json={"role": "member"}, headers=admin).status_code
+            == 200
+        )
+    now = int(time.time())
+    member = made["member"]
+    expired = mint_token(
+        stack, sub=member.id, email=member.email, role="member", issued_at=now - 3600, lifetime_s=900
+    )
+    integration = mint_token(
+        stack, sub="integration:matrix", email="", role="integration", issued_at=now, lifetime_s=86400
+    )
+    headers = {name: user.headers for name, user in made.items()}
+    return {
+        "anonymous": {},
+        **headers,
+        "admin": admin,
+        "integration": {"Authorization": f"Bearer {integration}"},
+        "expired": {"Authorization": f"Bearer {expired}"},
+    }

@@ -304,6 +304,8 @@ def _check_body(event: dict[str, Any]) -> None:
         raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep") from None
     except ValueError:
         raise BadRequest("request body is not valid JSON", code="malformed_json") from None
+    if not isinstance(document, dict | list):
+        raise BadRequest("request body must be a JSON object or array", code="malformed_json")
     _check_json_value(document)
 
 
@@ -352,6 +354,11 @@ def _early_response(event: dict[str, Any], exc: AppError) -> dict[str, Any]:
 
 
 def _with_security_headers(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    if response.get("statusCode") == 204:  # no content, so no content type either
+        response["body"] = ""
+        for field in ("headers", "multiValueHeaders"):
+            for name in [n for n in (response.get(field) or {}) if n.lower() == "content-type"]:
+                del response[field][name]
     headers = dict(SECURITY_HEADERS)
     if str(event.get("path", "")).startswith("/docs"):
         headers["Content-Security-Policy"] = DOCS_CSP

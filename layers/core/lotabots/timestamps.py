@@ -8,10 +8,11 @@ interval). Every timestamp that enters through a body, a query filter or a curso
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
@@ -32,7 +33,19 @@ def _out_of_range() -> str:
     return f"timestamp must be between {EARLIEST.date()} and {LATEST.date()} (UTC)"
 
 
-UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
+_ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_8601_only(value: Any) -> Any:
+    """Refuse epoch numbers (pydantic would take `0`, `"1.5"` as 1970): the API speaks ISO 8601."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE_START.match(value):
+        raise ValueError("use an ISO 8601 timestamp such as 2026-01-31T12:00:00Z")
+    return value
+
+
+UtcDateTime = Annotated[datetime, BeforeValidator(iso_8601_only), AfterValidator(to_utc)]
 """A request timestamp: naive means UTC; returned aware UTC; bounded (422 otherwise)."""
-AwareUtcDateTime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+AwareUtcDateTime = Annotated[AwareDatetime, BeforeValidator(iso_8601_only), AfterValidator(to_utc)]
 """A request timestamp that must carry its offset; returned aware UTC; bounded (422 otherwise)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -121,12 +121,3 @@ class JWK(BaseModel):
 
 class JWKS(BaseModel):
     keys: list[JWK]
-
-
-class ErrorResponse(BaseModel):
-    """The platform's error shape (documentation of the 4xx/5xx answers)."""
-
-    message: str
-    code: str
-    details: Any = None
-    request_id: str | None = None

@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -149,15 +149,6 @@ class DocumentCreated(BaseModel):
 class DocumentList(BaseModel):
     items: list[DocumentOut]
     next_cursor: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """The platform's error shape (documents the 4xx/5xx answers; same as every function's)."""
-
-    message: str
-    code: str
-    details: Any = None
-    request_id: str | None = None
 
 
 class DocumentIngestedDetail(BaseModel):
