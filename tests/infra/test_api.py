@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lotabots import access, topology
-from tests.infra.conftest import Synth, functions_by_service, mentions, ref_id
+from lotabots.config import REVOCATION_BOUND_SECONDS
+from tests.infra.conftest import Synth, env_of, functions_by_service, mentions, ref_id
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -93,13 +94,26 @@ def test_only_planned_methods_exist_and_every_resource_answers_cors_preflight_un
     assert public_paths <= {p for p, _ in planned}
 
 
-def test_request_authorizer_reads_the_authorization_header_and_caches_for_five_minutes(synth: Synth) -> None:
+def test_request_authorizer_reads_the_authorization_header_and_caches_briefly(synth: Synth) -> None:
     (authorizer,) = synth.of_type("AWS::ApiGateway::Authorizer").values()
     props = authorizer["Properties"]
     assert props["Type"] == "REQUEST"
     assert props["IdentitySource"] == "method.request.header.Authorization"
-    assert props["AuthorizerResultTtlInSeconds"] == 300
+    assert 0 < props["AuthorizerResultTtlInSeconds"] <= 10
     assert mentions(props["AuthorizerUri"], functions_by_service(synth)["authorizer"][0])
+
+
+def test_a_revocation_reaches_the_authorizer_within_the_documented_bound(synth: Synth) -> None:
+    """API Gateway's result cache + the authorizer's revocation list cache + the Parameters and
+    Secrets extension's cache: a demoted or disabled user is refused at the edge within 30 s."""
+    (authorizer,) = synth.of_type("AWS::ApiGateway::Authorizer").values()
+    env = env_of(functions_by_service(synth)["authorizer"][1])
+    total = (
+        authorizer["Properties"]["AuthorizerResultTtlInSeconds"]
+        + int(env["REVOCATIONS_CACHE_SECONDS"])
+        + int(env["SSM_PARAMETER_STORE_TTL"])
+    )
+    assert total <= REVOCATION_BOUND_SECONDS
 
 
 def test_stage_has_tracing_json_access_logs_metrics_and_stricter_auth_throttling(synth: Synth) -> None:
