@@ -51,6 +51,8 @@ LAMBDA_RUNTIME_ENV = {
     "AWS_LAMBDA_FUNCTION_NAME": "bench",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+    # Set on every function by the CDK app (infra/cdk/lotabots_infra/functions.py).
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
 }
 
 

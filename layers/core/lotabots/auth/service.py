@@ -14,9 +14,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lotabots import audit, config
+from lotabots import config
 from lotabots.access import Principal, Role
-from lotabots.auth import keys, lockout, passwords, repository, revocations, tokens
+from lotabots.auth import repository
+
+# keys and tokens (cryptography, PyJWT), passwords (bcrypt), lockout and revocations (botocore)
+# and the audit chain are imported by the functions that use them: a cold start pays only
+# for what its request needs (docs/benchmarks.md, cold starts).
 from lotabots.auth.models import RefreshToken, User
 from lotabots.auth.schemas import (
     JWKS,
@@ -67,6 +71,9 @@ def user_out(user: User) -> UserOut:
 def register(request: RegisterRequest, source_ip: str | None = None) -> UserOut:
     """A new member. The 409 for a taken address tells the caller it exists (the price of a
     clear answer; docs/security.md): attempts are limited per client IP like sign-in failures."""
+    from lotabots import audit
+    from lotabots.auth import lockout, passwords
+
     lockout.check_registration(source_ip)
     lockout.record_registration_attempt(source_ip)
     passwords.check_policy(request.password, request.email)
@@ -111,6 +118,8 @@ class _Candidate:
 
 
 def _issue_pair(session: Session, user: User, *, family_id: str, expires_at: datetime) -> TokenPair:
+    from lotabots.auth import tokens
+
     raw = secrets.token_urlsafe(32)
     repository.add_refresh_token(
         session,
@@ -130,6 +139,8 @@ def _issue_pair(session: Session, user: User, *, family_id: str, expires_at: dat
 
 def login(request: LoginRequest, source_ip: str | None) -> TokenPair:
     """Unknown address, wrong password and disabled account look (and take) the same."""
+    from lotabots.auth import lockout, passwords
+
     email = normalise_email(request.email)
     lockout.check(email, source_ip)
     with session_scope() as session:
@@ -165,6 +176,8 @@ def login(request: LoginRequest, source_ip: str | None) -> TokenPair:
 
 def _refresh_in(session: Session, token_hash: str, now: datetime) -> TokenPair | str:
     """A new pair, or the reason the refresh is refused (state changes still commit)."""
+    from lotabots import audit
+
     token = repository.get_refresh_token(session, token_hash)
     if token is None:
         return "unknown"
@@ -234,6 +247,9 @@ def list_users(*, limit: int, cursor: str | None = None, role: UserRole | None =
 
 def update_user(actor: Principal, user_id: str, change: UserUpdate) -> UserOut:
     """Change a user's role and/or disabled flag; audited; live access tokens are revoked."""
+    from lotabots import audit
+    from lotabots.auth import revocations, tokens
+
     if user_id == actor.user_id:
         raise Conflict("you cannot change your own role or disable yourself", code="self_change")
     now = utcnow()
@@ -276,6 +292,8 @@ def update_user(actor: Principal, user_id: str, change: UserUpdate) -> UserOut:
 
 
 def jwks() -> JWKS:
+    from lotabots.auth import keys
+
     return JWKS.model_validate(keys.public_jwks())
 
 
@@ -287,6 +305,8 @@ def ensure_admin(email: str, password: str | None, *, actor: str) -> tuple[UserO
 
     Returns (user, created). `actor` names who did it in the audit log (cli, bootstrap).
     """
+    from lotabots import audit
+    from lotabots.auth import passwords
     from lotabots.auth.schemas import validate_email
 
     try:
