@@ -1,5 +1,6 @@
-"""Auth figures: cold starts (auth function, authorizer) as ratios to a bare boto3 client,
-warm CPU per request (GET /auth/me, the authorizer), ES256 verifications per second.
+"""Auth figures and cold starts: every API function's and the authorizer's cold start as ratios
+to a bare boto3 client, warm CPU per request (GET /auth/me, the authorizer), ES256
+verifications per second.
 
 Everything runs on this machine in one run: moto in-process (mock_aws) with the
 Parameters-extension emulator for the authorizer, SQLite in a temp directory, bcrypt cost 4
@@ -61,6 +62,22 @@ def _median_cold(code: str, env: dict[str, str]) -> tuple[float, float]:
     _cold(code, env)  # warm the OS file cache
     runs = [_cold(code, env) for _ in range(RUNS)]
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def _cold_start_routes() -> list[tuple[str, str]]:
+    """(code dir, route) of every API function but auth: its first GET route without a path
+    parameter (what a dashboard opens first), called as an admin."""
+    from lotabots import access, topology
+
+    found = []
+    for spec in topology.api_functions():
+        if spec.name == "auth":
+            continue
+        gets = sorted(t for (m, t) in access.ROUTE_ROLES if m == "GET" and "{" not in t)
+        owned = [t for t in gets if topology.function_for_path(t) == spec]
+        if owned:
+            found.append((spec.code_dir, owned[0]))
+    return found
 
 
 def _cpu_per_call(fn: Any, n: int) -> float:
@@ -129,6 +146,7 @@ def _measure() -> str:
         try:
             password = "correct horse battery staple"  # noqa: S105  (a throwaway bench account)
             user = service.register(RegisterRequest(email="bench@example.com", password=password))
+            admin, _ = service.ensure_admin("bench-admin@example.com", password, actor="bench")
             pair = service.login(LoginRequest(email="bench@example.com", password=password), "127.0.0.1")
             me_event = api_event("GET", "/auth/me", principal=None)
             me_event["requestContext"]["authorizer"] = {
@@ -146,6 +164,17 @@ def _measure() -> str:
                 ),
                 env,
             )
+            others = []
+            for spec, route in _cold_start_routes():
+                event = api_event("GET", route, principal=None)
+                event["requestContext"]["authorizer"] = {
+                    "principalId": admin.id,
+                    "user_id": admin.id,
+                    "email": admin.email,
+                    "role": admin.role,
+                }
+                code = LOAD.format(root=str(ROOT), path=str(ROOT / spec / "app.py"), event=json.dumps(event))
+                others.append((spec.rsplit("/", 1)[-1], route, *_median_cold(code, env)))
             authz_cold, authz_cold_cpu = _median_cold(
                 LOAD.format(
                     root=str(ROOT),
@@ -197,6 +226,10 @@ def _measure() -> str:
             authz_cold_cpu,
             0.5,
         ),
+        *(
+            cold_row(f"{name} function cold start (import + GET {route})", wall, cpu, 1.5)
+            for name, route, wall, cpu in others
+        ),
         ("warm CPU per GET /auth/me", f"{me_cpu * 1000:.2f} ms", f"<= 3 ms ({verdict(me_cpu <= 0.003)})"),
         (
             "warm CPU per authorizer call",
@@ -207,7 +240,7 @@ def _measure() -> str:
     ]
     return "\n".join(
         [
-            "## Auth",
+            "## Auth and cold starts",
             "",
             "Command: `python -m bench auth` (fresh interpreters for cold starts, median of "
             f"{RUNS}, ratios to the baseline measured in the same run; wall time and the child's CPU "
