@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from lotabots.audit import anchors as anchor_store
 from lotabots.audit.chain import GENESIS, ChainRow
-from lotabots.audit.schemas import AnchorOut, AnchorReport, Problem, VerifyResult
+from lotabots.audit.schemas import AnchorOut, AnchorReport, Problem, ProblemCode, VerifyResult
 from lotabots.db.base import as_utc
 
 MAX_PROBLEMS = 50
@@ -107,20 +107,31 @@ class _Walk:
                 self.last_matched_position = anchor.entries
                 self.seq_after_match = None
             return
-        self.mismatched += 1
-        if self.anchor_suspect is None and self.last_matched_position < anchor.entries:
-            self.anchor_suspect = self.seq_after_match
-        self.add(
-            Problem(
-                code="anchor_mismatch",
-                anchor=anchor.key,
-                message=(
-                    f"the first {anchor.entries} entries no longer hash to what was anchored at "
-                    f"{as_utc(anchor.anchored_at).isoformat()}: entries after the last matching anchor "
-                    "were rewritten"
-                ),
-            )
+        self._disagree(
+            anchor,
+            "anchor_mismatch",
+            f"the first {anchor.entries} entries no longer hash to what was anchored at "
+            f"{as_utc(anchor.anchored_at).isoformat()}: entries after the last matching anchor "
+            "were rewritten",
         )
+
+    def finish(self, anchors: Iterable[anchor_store.Anchor]) -> None:
+        """After the last entry: anchors that cover more entries than there are."""
+        for anchor in anchors:
+            if anchor.entries > self.position:
+                self._disagree(
+                    anchor,
+                    "anchor_beyond_chain",
+                    f"an anchor covers {anchor.entries} entries but the log has {self.position}: "
+                    f"at least {anchor.entries - self.position} were removed",
+                )
+
+    def _disagree(self, anchor: anchor_store.Anchor, code: ProblemCode, message: str) -> None:
+        self.mismatched += 1
+        # The rewrite starts after the last anchor that still matches (if any entry is left there).
+        if self.anchor_suspect is None and self.last_matched_position < min(anchor.entries, self.position):
+            self.anchor_suspect = self.seq_after_match
+        self.add(Problem(code=code, anchor=anchor.key, message=message))
 
 
 def _anchor_problems(listing: anchor_store.AnchorListing, walk: _Walk) -> None:
@@ -178,21 +189,7 @@ def verify_rows(
     for row in rows:
         walk.step(row, unanchored_from)
 
-    for anchor in listing.anchors:
-        if anchor.entries > walk.position:
-            walk.mismatched += 1
-            if walk.anchor_suspect is None and walk.last_matched_position < walk.position:
-                walk.anchor_suspect = walk.seq_after_match
-            walk.add(
-                Problem(
-                    code="anchor_beyond_chain",
-                    anchor=anchor.key,
-                    message=(
-                        f"an anchor covers {anchor.entries} entries but the log has {walk.position}: "
-                        f"at least {anchor.entries - walk.position} were removed"
-                    ),
-                )
-            )
+    walk.finish(listing.anchors)
     overdue = walk.first_unanchored
     if overdue is not None and as_utc(overdue.at) >= now - max_unanchored_age:
         overdue = None
