@@ -72,3 +72,9 @@ def test_bad_input_over_http_is_a_clear_4xx(http: httpx.Client, make_user: Calla
     assert response.status_code == 422 and response.json()["code"] == "time_out_of_range"
     response = http.get("/audit", params={"cursor": "garbage!"}, headers=auditor.headers)
     assert response.status_code == 400 and response.json()["code"] == "invalid_cursor"
+
+
+def test_the_audit_routes_are_in_the_merged_openapi_document(http: httpx.Client) -> None:
+    paths = http.get("/openapi.json").json()["paths"]
+    for path in ("/audit", "/audit/verify"):
+        assert paths[path]["get"]["x-roles"] == ["admin", "auditor"]
