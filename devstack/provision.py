@@ -42,7 +42,10 @@ def _create_bucket(name: str) -> None:
 
 
 def _create_anchor_bucket(name: str) -> None:
-    """Object Lock (versioning implied) with a compliance-mode default retention, as in CDK."""
+    """Object Lock (versioning implied) with a compliance-mode default retention, as in CDK.
+
+    CDK's create-only bucket policy (deny a PUT without If-None-Match) is not mirrored: moto 5.2
+    does not see the `s3:if-none-match` condition key and would deny every anchor write."""
     s3 = aws.client("s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)

@@ -42,6 +42,20 @@ def test_anchor_bucket_is_object_locked_in_compliance_mode_and_logged(synth: Syn
     assert bucket["DeletionPolicy"] == "Retain"
 
 
+def test_anchor_bucket_refuses_puts_that_could_overwrite(synth: Synth) -> None:
+    logical_id, _ = _bucket(synth)
+    statements = [
+        statement
+        for policy in synth.of_type("AWS::S3::BucketPolicy").values()
+        if ref_id(policy["Properties"]["Bucket"]) == logical_id
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (create_only,) = [s for s in statements if s.get("Sid") == "AnchorsAreCreateOnly"]
+    assert create_only["Effect"] == "Deny" and create_only["Principal"] == {"AWS": "*"}
+    assert create_only["Action"] == "s3:PutObject"
+    assert create_only["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+
+
 def test_audit_functions_may_make_exactly_the_calls_their_code_makes(synth: Synth) -> None:
     """audit: database + list the anchors' versions; audit_anchor: the same + put new anchors."""
     anchors_id, _ = _bucket(synth)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -109,7 +110,7 @@ class Storage(Construct):
         are never expired: a second version under an anchor's key is evidence, not clutter."""
         if settings.audit_anchor_retention_days < 1:
             raise ValueError("auditAnchorRetentionDays must be at least 1")
-        return s3.Bucket(
+        bucket = s3.Bucket(
             self,
             "AuditAnchors",
             **SECURE_BUCKET,
@@ -125,3 +126,16 @@ class Storage(Construct):
                 )
             ],
         )
+        # Create-only, for everyone: a PUT without `If-None-Match: *` (one that could store a second
+        # version under an existing anchor's key) is refused before Object Lock is even asked.
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AnchorsAreCreateOnly",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects("*")],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
+        return bucket
