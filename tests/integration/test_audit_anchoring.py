@@ -175,6 +175,22 @@ def test_a_hidden_anchor_is_reported_and_still_compared() -> None:
     assert set(_codes(verify())) == {"anchor_deleted", "anchor_mismatch"}
 
 
+def test_tampered_anchors_raise_the_alarm_metric_but_anchoring_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An object dropped under the prefix is locked for the retention period: it must not stop
+    the newest entries from being anchored, only alarm."""
+    seed(2)
+    run_anchor()
+    aws.client("s3").put_object(Bucket=bucket(), Key=f"{anchors.PREFIX}notes.txt", Body=b"hello")
+    seed(1, start=2)
+    capsys.readouterr()
+    assert run_anchor()["status"] == "anchored"
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["AuditChainInvalid"] for m in emitted if "AuditChainInvalid" in m] == [[1.0]]
+    assert _codes(verify()) == ["anchor_foreign_object"]
+
+
 def test_an_overwritten_anchor_is_reported() -> None:
     seed(2)
     key = run_anchor()["key"]

@@ -20,7 +20,7 @@ from lotabots.audit import anchors, chain, repository
 from lotabots.audit.chain import GENESIS
 from lotabots.audit.models import AuditEntry
 from lotabots.audit.schemas import AnchorRun, AuditEntryOut, AuditPage, VerifyResult
-from lotabots.audit.verify import TAMPER_CODES, verify_rows
+from lotabots.audit.verify import CHAIN_DISAGREES, TAMPER_CODES, verify_rows
 from lotabots.config import AuditSettings
 from lotabots.db import session_scope
 from lotabots.db.base import as_utc, utcnow
@@ -33,7 +33,7 @@ CHAIN_INVALID_METRIC = "AuditChainInvalid"
 
 
 class AuditTamperDetected(RuntimeError):
-    """The chain or its anchors show tampering: the anchoring job stops and the run fails (alarm)."""
+    """The chain disagrees with itself or an anchor: it is not anchored and the run fails."""
 
 
 def _settings() -> AuditSettings:
@@ -159,21 +159,24 @@ def verify_log(now: datetime | None = None) -> VerifyResult:
 
 
 def anchor_head(now: datetime | None = None) -> AnchorRun:
-    """Verify, then anchor the head. A chain that shows tampering is never anchored: the run
-    records the `AuditChainInvalid` metric (an alarm) and fails."""
+    """Verify, then anchor the head. Any sign of tampering records the `AuditChainInvalid`
+    metric (a critical alarm); a chain that disagrees with itself or an anchor is never
+    anchored, and the run fails."""
     result = verify_log(now)
     tampering = [p for p in result.problems if p.code in TAMPER_CODES]
     metrics.add_metric(name=CHAIN_INVALID_METRIC, unit="Count", value=1 if tampering else 0)
     if tampering:
         logger.error(
-            "audit chain shows tampering; not anchoring",
+            "audit log shows tampering",
             extra={
                 "first_bad_entry": result.first_bad_entry,
                 "problems": [p.model_dump() for p in tampering],
             },
         )
+    disagreeing = sorted({p.code for p in tampering if p.code in CHAIN_DISAGREES})
+    if disagreeing:
         raise AuditTamperDetected(
-            f"audit chain shows tampering ({', '.join(sorted({p.code for p in tampering}))}); "
+            f"audit chain shows tampering ({', '.join(disagreeing)}); not anchoring it; "
             f"first bad entry {result.first_bad_entry}"
         )
     if result.head is None or result.head_seq is None:

@@ -29,18 +29,13 @@ from lotabots.audit.schemas import AnchorOut, AnchorReport, Problem, ProblemCode
 from lotabots.db.base import as_utc
 
 MAX_PROBLEMS = 50
-# Problems that are evidence of tampering (the anchoring job refuses to anchor over them).
-TAMPER_CODES = frozenset(
-    {
-        "entry_altered",
-        "chain_broken",
-        "anchor_mismatch",
-        "anchor_beyond_chain",
-        "anchor_overwritten",
-        "anchor_deleted",
-        "anchor_foreign_object",
-    }
-)
+# The chain disagrees with itself or with an anchor: anchoring it now would bless the tampering.
+CHAIN_DISAGREES = frozenset({"entry_altered", "chain_broken", "anchor_mismatch", "anchor_beyond_chain"})
+# Evidence of tampering (the alarm): the above, or someone writing to the anchors. Anchors that
+# were overwritten, hidden or joined by foreign objects are still read from their keys, so they
+# do not stop anchoring (an object dropped under the prefix, locked for the retention period,
+# must not leave the newest entries unanchored for that long).
+TAMPER_CODES = CHAIN_DISAGREES | {"anchor_overwritten", "anchor_deleted", "anchor_foreign_object"}
 
 
 @dataclass
