@@ -192,7 +192,9 @@ def _row(label: str, figures: dict[str, Any]) -> str:
 
 def run() -> str:
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     r = _run_child()
+    load_after = os.getloadavg()[0]
     small, large = r["small"], r["large"]
     # The slower of the two rates, so the estimate below errs on the safe side.
     per_entry_s = max(small["verify_s"] / small["entries"], large["verify_s"] / large["entries"])
@@ -203,7 +205,8 @@ def run() -> str:
         f"(in-process, Object Lock), one anchor per {ANCHOR_EVERY:,} entries. `GET /audit/verify` = "
         "`lotabots.audit.service.verify_log`: list the anchors (ListObjectVersions), stream the chain, "
         f"recompute every hash, compare. Per {PER:,} entries; medians of {ROUNDS} rounds (the large chain: "
-        "one round).",
+        f"one round). Load average {load_before:.1f} before and {load_after:.1f} after, on {os.cpu_count()} "
+        "CPUs: absolute times grow with a busy machine, the ratios much less.",
         "",
         f"| verify | time per {PER:,} entries | baseline: bare SHA-256 over the same canonical rows "
         "(ratio) | baseline: the database read alone (ratio) |",
