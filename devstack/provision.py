@@ -12,7 +12,10 @@ import json
 from typing import Any
 
 from lotabots import aws, config, topology
-from lotabots.config import AlertSettings, AuthSettings, DocumentSettings, JobSettings
+from lotabots.config import AlertSettings, AuditSettings, AuthSettings, DocumentSettings, JobSettings
+
+# Audit anchors: compliance-mode retention as in the cloud, one day locally.
+AUDIT_ANCHOR_RETENTION_DAYS = 1
 
 
 def _create_table(name: str, ttl_attribute: str | None = "expiration") -> None:
@@ -36,6 +39,23 @@ def _create_bucket(name: str) -> None:
     s3 = aws.client("s3")
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=name)
+
+
+def _create_anchor_bucket(name: str) -> None:
+    """Object Lock (versioning implied) with a compliance-mode default retention, as in CDK.
+
+    CDK's create-only bucket policy (deny a PUT without If-None-Match) is not mirrored: moto 5.2
+    does not see the `s3:if-none-match` condition key and would deny every anchor write."""
+    s3 = aws.client("s3")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": AUDIT_ANCHOR_RETENTION_DAYS}},
+        },
+    )
 
 
 def _create_queues() -> dict[str, str]:
@@ -122,6 +142,7 @@ def provision() -> dict[str, str]:
     _create_table(jobs.dispatch_table)
     _create_bucket(documents.bucket)
     _create_bucket(jobs.artifacts_bucket)
+    _create_anchor_bucket(config.load(AuditSettings).anchor_bucket)
     queue_urls = _create_queues()
     _create_rules(queue_urls)
     _notify_ingest_queue(documents.bucket, queue_urls["DOCUMENT_INGEST_QUEUE_URL"])

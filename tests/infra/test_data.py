@@ -128,7 +128,7 @@ def test_dynamodb_tables_are_on_demand_with_pitr_sse_ttl_and_string_id(synth: Sy
 
 def test_buckets_are_encrypted_versioned_private_and_tls_only(synth: Synth) -> None:
     buckets = synth.of_type("AWS::S3::Bucket")
-    assert len(buckets) == 3
+    assert len(buckets) == 4  # access logs, documents, artifacts, audit anchors
     policies = synth.of_type("AWS::S3::BucketPolicy").values()
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]

@@ -168,11 +168,12 @@ def test_function_errors_throttles_api_5xx_and_latency_raise_alarms(synth: Synth
 
 def test_alarm_names_carry_the_severity_the_alerting_code_reads(synth: Synth) -> None:
     """CloudWatch alarms become alerts labelled by the severity word in their name: lost work
-    (a message in a DLQ) and API 5xx page as critical, the rest warn."""
+    (a message in a DLQ), API 5xx and a tampered audit chain page as critical, the rest warn."""
     from lotabots.alerts.sources import alarm_severity
 
     names = [v["Properties"]["AlarmName"] for v in synth.of_type("AWS::CloudWatch::Alarm").values()]
     for name in names:
-        expected = "critical" if name.endswith(("-dlq-depth-critical", "-api-5xx-critical")) else "warning"
+        critical = ("-dlq-depth-critical", "-api-5xx-critical", "-audit-chain-invalid-critical")
+        expected = "critical" if name.endswith(critical) else "warning"
         assert alarm_severity(name) == expected, name
-    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 2
+    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 3

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from lotabots.config import AlertSettings, AuthSettings, CoreSettings, DocumentSettings, JobSettings
+from lotabots.config import (
+    AlertSettings,
+    AuditSettings,
+    AuthSettings,
+    CoreSettings,
+    DocumentSettings,
+    JobSettings,
+)
 from tests.infra.conftest import SKIP_BUNDLING, Synth, env_of
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -62,7 +69,7 @@ def test_deployable_template_declares_no_local_override_variables(synth: Synth) 
 def test_env_file_names_the_resources_the_local_stack_creates() -> None:
     """The local stack provisions with the settings' defaults: env.json uses the same names."""
     overrides = json.loads(ENV_FILE.read_text())["Parameters"]
-    for cls in (CoreSettings, AuthSettings, DocumentSettings, JobSettings, AlertSettings):
+    for cls in (CoreSettings, AuthSettings, DocumentSettings, JobSettings, AlertSettings, AuditSettings):
         for field, info in cls.model_fields.items():
             if info.alias in overrides and field.endswith(
                 ("_table", "bucket", "_secret_id", "_parameter_name")

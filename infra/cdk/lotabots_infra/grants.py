@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 
+from lotabots.audit.anchors import PREFIX as AUDIT_ANCHOR_PREFIX
 from lotabots.config import DocumentSettings
 from lotabots_infra.data import Database, Tables
 from lotabots_infra.gpu import GpuBatch
@@ -198,6 +199,16 @@ def batch_cancel(r: Resources, fn: lambda_.Function) -> None:
     _allow(fn, ["batch:TerminateJob"], [_batch_jobs_arn(r)])
 
 
+def list_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
+    """Verify reads every anchor from the version listing (ListObjectVersions), keys only."""
+    _allow(fn, ["s3:ListBucketVersions"], [r.storage.audit_anchors.bucket_arn])
+
+
+def write_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
+    """New anchors only (If-None-Match: *); Object Lock keeps every stored version."""
+    _allow(fn, ["s3:PutObject"], [r.storage.audit_anchors.arn_for_objects(f"{AUDIT_ANCHOR_PREFIX}*")])
+
+
 # --- the list --------------------------------------------------------------------------------
 
 GRANTS: Mapping[str, tuple[Grant, ...]] = {
@@ -239,6 +250,9 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "alert_flush": (database, read_alerts_config, send_to("alert-notify")),
     # Delivery only: the notification carries what to post; no routing config is read here.
     "alert_notify": (database, read_slack_secret),
+    # Audit: read the log and list the anchors; only the anchoring schedule writes anchors.
+    "audit": (database, list_audit_anchors),
+    "audit_anchor": (database, list_audit_anchors, write_audit_anchors),
 }
 
 

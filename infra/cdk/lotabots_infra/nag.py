@@ -16,7 +16,7 @@ from aws_cdk import CfnResource, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-from lotabots_infra.grants import QUARANTINE_PREFIX
+from lotabots_infra.grants import AUDIT_ANCHOR_PREFIX, QUARANTINE_PREFIX
 from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX
 
 if TYPE_CHECKING:
@@ -114,6 +114,15 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
             artifacts: (
                 "A GPU job reads its input and writes its outputs under jobs/<job id>/ (staged under "
                 "jobs/.partial/<job id>/ first), one prefix per job"
+            )
+        },
+    )
+    acknowledge(
+        fns.roles["audit_anchor"],
+        {
+            _object_wildcard(stack.storage.audit_anchors, AUDIT_ANCHOR_PREFIX): (
+                "The anchoring schedule writes one new object per anchored head, "
+                "audit-anchors/<entries>-<head hash>.json; keys are not known in advance"
             )
         },
     )

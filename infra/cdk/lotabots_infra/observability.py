@@ -24,6 +24,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lotabots import topology
+from lotabots.audit.service import CHAIN_INVALID_METRIC as AUDIT_CHAIN_INVALID_METRIC
+from lotabots_infra.functions import METRICS_NAMESPACE
 from lotabots_infra.settings import StageSettings
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -125,6 +127,20 @@ class Observability(Construct):
             evaluation_periods=3,
             description=f"API p99 latency above {API_P99_THRESHOLD_MS} ms for 15 minutes",
         )
+        if "audit_anchor" in functions:
+            self._alarm(
+                "audit-chain-invalid",
+                cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=AUDIT_CHAIN_INVALID_METRIC,
+                    dimensions_map={"service": "audit_anchor"},
+                    period=Duration.minutes(15),
+                    statistic="Maximum",
+                ),
+                threshold=1,
+                description="the audit chain or its Object Lock anchors show tampering (GET /audit/verify)",
+                severity="critical",
+            )
         self._alarm(
             "db-capacity",
             cluster.metric("ACUUtilization", period=FIVE_MINUTES, statistic="Average"),

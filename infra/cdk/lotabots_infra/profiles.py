@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 from lotabots import topology
 from lotabots.config import (
     AlertSettings,
+    AuditSettings,
     AuthSettings,
     CoreSettings,
     DocumentSettings,
@@ -52,6 +53,8 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "alert_flush": FunctionProfile(settings=(AlertSettings,)),
     # Slack's Web API is on the internet.
     "alert_notify": FunctionProfile(settings=(AlertSettings,), internet=True),
+    "audit": FunctionProfile(settings=(AuditSettings,)),
+    "audit_anchor": FunctionProfile(settings=(AuditSettings,)),
 }
 
 

@@ -92,6 +92,8 @@ class StageSettings:
     # A template for `sam local invoke` against the local stack (never deploy it): every function
     # also declares the variables events/env.json overrides (endpoint, database URL).
     sam_local: bool = False
+    # Compliance-mode Object Lock retention of the audit anchors: nobody can delete one sooner.
+    audit_anchor_retention_days: int = 1
 
     @property
     def production(self) -> bool:
@@ -153,4 +155,5 @@ class StageSettings:
             jwt_issuer=str(get("jwtIssuer", f"https://lotabots.{stage}")),
             jwt_audience=str(get("jwtAudience", "lotabots-api")),
             sam_local=str(get("samLocal", "false")).lower() in ("1", "true", "yes"),
+            audit_anchor_retention_days=int(get("auditAnchorRetentionDays", 400 if prod else 1)),
         )

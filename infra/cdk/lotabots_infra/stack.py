@@ -10,7 +10,14 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from lotabots import topology
-from lotabots.config import AlertSettings, AuthSettings, CoreSettings, DocumentSettings, JobSettings
+from lotabots.config import (
+    AlertSettings,
+    AuditSettings,
+    AuthSettings,
+    CoreSettings,
+    DocumentSettings,
+    JobSettings,
+)
 from lotabots_infra import nag
 from lotabots_infra.api import AUTHORIZER_CACHE, REVOCATIONS_CACHE, Api
 from lotabots_infra.data import DB_NAME, Database, Tables
@@ -109,6 +116,7 @@ class LotaBotsStack(Stack):
         CfnOutput(self, "SigningKeySecret", value=self.secrets.signing_keys.secret_name)
         CfnOutput(self, "SlackSecret", value=self.secrets.slack.secret_name)
         CfnOutput(self, "ModalSecret", value=self.secrets.modal.secret_name)
+        CfnOutput(self, "AuditAnchorBucket", value=self.storage.audit_anchors.bucket_name)
         nag.acknowledge_stack(self)
 
     def environment_values(self) -> dict[str, str]:
@@ -145,4 +153,5 @@ class LotaBotsStack(Stack):
             env_name(AlertSettings, "notify_queue_url"): queues["alert-notify"].queue_url,
             env_name(AlertSettings, "slack_secret_id"): secrets.slack.secret_arn,
             env_name(AlertSettings, "config_parameter"): secrets.alerts_config.parameter_name,
+            env_name(AuditSettings, "anchor_bucket"): self.storage.audit_anchors.bucket_name,
         }

@@ -1,12 +1,13 @@
-"""S3: the documents bucket (browser uploads by presigned POST), the GPU artifacts bucket and
-the bucket their server access logs go to. All SSE-S3, versioned, TLS-only, public access
-blocked."""
+"""S3: the documents bucket (browser uploads by presigned POST), the GPU artifacts bucket, the
+audit anchor bucket (Object Lock) and the bucket their server access logs go to. All SSE-S3,
+versioned, TLS-only, public access blocked."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -85,6 +86,7 @@ class Storage(Construct):
                 *_version_housekeeping("expire-deleted-and-replaced-versions"),
             ],
         )
+        self.audit_anchors = self._audit_anchor_bucket(settings)
         self.artifacts = s3.Bucket(
             self,
             "Artifacts",
@@ -101,3 +103,39 @@ class Storage(Construct):
                 *_version_housekeeping("expire-replaced-versions"),
             ],
         )
+
+    def _audit_anchor_bucket(self, settings: StageSettings) -> s3.Bucket:
+        """The audit chain's anchors: Object Lock in compliance mode, so no principal (root
+        included) can delete or overwrite a stored version before its retention ends. Versions
+        are never expired: a second version under an anchor's key is evidence, not clutter."""
+        if settings.audit_anchor_retention_days < 1:
+            raise ValueError("auditAnchorRetentionDays must be at least 1")
+        bucket = s3.Bucket(
+            self,
+            "AuditAnchors",
+            **SECURE_BUCKET,
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.compliance(
+                Duration.days(settings.audit_anchor_retention_days)
+            ),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="audit-anchors/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                )
+            ],
+        )
+        # Create-only, for everyone: a PUT without `If-None-Match: *` (one that could store a second
+        # version under an existing anchor's key) is refused before Object Lock is even asked.
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AnchorsAreCreateOnly",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects("*")],
+                conditions={"Null": {"s3:if-none-match": "true"}},
+            )
+        )
+        return bucket

@@ -36,6 +36,7 @@ WRITERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.MEMBER})
 OPERATORS = frozenset({Role.ADMIN, Role.OPERATOR})
 OPERATORS_AND_AUDITORS = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR})
 ADMINS = frozenset({Role.ADMIN})
+AUDITORS = frozenset({Role.ADMIN, Role.AUDITOR})
 
 ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     # platform
@@ -72,6 +73,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/silences"): OPERATORS,
     ("GET", "/silences"): OPERATORS_AND_AUDITORS,
     ("DELETE", "/silences/{silence_id}"): OPERATORS,
+    # audit log (read-only; operators and members never see it)
+    ("GET", "/audit"): AUDITORS,
+    ("GET", "/audit/verify"): AUDITORS,
 }
 
 

@@ -4,9 +4,11 @@
     lotabots admin create --email admin@example.com [--password ... | prompted]
     lotabots keys ensure | lotabots keys rotate
     lotabots tokens integration --name grafana --days 90
+    lotabots audit verify [--json] [--api URL]
 
 It reads the same environment as the functions (DATABASE_URL or the DB secret, AWS_* and
-the names in lotabots.config). Exit status 0 on success, 1 on a refused request, 2 on usage.
+the names in lotabots.config). Exit status 0 on success, 1 on a refused request, 2 on usage
+(`audit verify`: 0 valid, 1 invalid or not checkable, 2 usage).
 """
 
 from __future__ import annotations
@@ -82,6 +84,31 @@ def _tokens_integration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    from lotabots.audit import report
+
+    if args.api:
+        token = os.environ.get(report.TOKEN_VARIABLE)
+        try:
+            report.check_api_url(args.api)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if not token:
+            print(
+                f"error: --api needs an auditor's or admin's access token in {report.TOKEN_VARIABLE}",
+                file=sys.stderr,
+            )
+            return 2
+        result = report.fetch(args.api, token)
+    else:
+        from lotabots.audit import service
+
+        result = service.verify_log()
+    print(result.model_dump_json(indent=2) if args.json else report.render(result))
+    return 0 if result.valid else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lotabots", description="LotaBots operator commands")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -110,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     integration.add_argument("--name", required=True, help="e.g. grafana (lower-case, digits, . _ -)")
     integration.add_argument("--days", type=int, default=90)
     integration.set_defaults(func=_tokens_integration)
+
+    audit = groups.add_parser("audit", help="the hash-chained audit log").add_subparsers(
+        dest="command", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="recompute the chain and compare it with the S3 Object Lock anchors (exit 0 valid, 1 invalid)",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON (as GET /audit/verify)")
+    verify.add_argument(
+        "--api",
+        metavar="URL",
+        help="ask a deployed API (GET URL/audit/verify) instead of reading the database and bucket directly; "
+        "the access token comes from LOTABOTS_ACCESS_TOKEN",
+    )
+    verify.set_defaults(func=_audit_verify)
     return parser
 
 

@@ -155,6 +155,14 @@ class AlertSettings(_Base):
     notify_retry_max_s: int = Field(300, alias="ALERTS_NOTIFY_RETRY_MAX_SECONDS", ge=0, le=43200)
 
 
+class AuditSettings(_Base):
+    # The S3 bucket (Object Lock, compliance mode) the audit chain's head is anchored in.
+    anchor_bucket: str = Field("lotabots-audit-anchors", alias="AUDIT_ANCHOR_BUCKET")
+    # An entry older than this that no anchor covers means anchoring stopped or anchors were
+    # removed: verify reports it. Keep it above the anchor schedule's period (15 minutes).
+    anchor_max_age_s: int = Field(3600, alias="AUDIT_ANCHOR_MAX_AGE_SECONDS", gt=0)
+
+
 class LocalSettings(_Base):
     """Settings of the developer's local stack only (never read in Lambda)."""
 

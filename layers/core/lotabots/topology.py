@@ -227,6 +227,24 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=60,
     ),
+    # Audit log: its own function (least privilege: the database and a listing of the anchor
+    # bucket); verify walks the whole chain, hence the API Gateway maximum and more CPU.
+    Function(
+        "audit",
+        "api",
+        "Audit log search and verification against the Object Lock anchors",
+        routes=("/audit",),
+        memory_mb=1024,
+        timeout_s=29,
+    ),
+    Function(
+        "audit_anchor",
+        "worker",
+        "Verifies the audit chain and anchors its head in the Object Lock bucket",
+        schedules=(ScheduleTrigger("anchor-audit-log", "rate(15 minutes)"),),
+        memory_mb=1024,
+        timeout_s=300,
+    ),
 )
 
 

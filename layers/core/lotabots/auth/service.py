@@ -38,7 +38,7 @@ from lotabots.db import new_id, session_scope, utcnow
 from lotabots.db.base import as_utc
 from lotabots.errors import BadRequest, Conflict, NotFound, Unauthorized
 from lotabots.observability import logger, metrics
-from lotabots.pagination import decode_cursor, encode_cursor
+from lotabots.pagination import decode_time_cursor, encode_cursor
 
 DUPLICATE_EMAIL = "an account with this email cannot be created"
 BAD_CREDENTIALS = "email or password is incorrect"
@@ -235,7 +235,7 @@ def me(principal: Principal) -> UserOut:
 
 
 def list_users(*, limit: int, cursor: str | None = None, role: UserRole | None = None) -> UserPage:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_time_cursor(cursor) if cursor else None
     with session_scope() as session:
         users = repository.list_users(session, limit=limit + 1, after=after, role=role)
         page = users[:limit]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lotabots.db.base import utcnow
 from lotabots.documents import search
 from lotabots.documents.models import Document, DocumentStatus, DocumentText
-from lotabots.pagination import decode_cursor, encode_cursor
+from lotabots.pagination import decode_time_cursor, encode_cursor
 
 
 def add(session: Session, document: Document) -> Document:
@@ -73,7 +73,7 @@ def list_page(
     if filters.query:
         conditions.append(search.matches(session.get_bind().dialect.name, filters.query))
     if cursor:
-        created, document_id = decode_cursor(cursor)
+        created, document_id = decode_time_cursor(cursor)
         conditions.append(
             or_(
                 Document.created_at < created,

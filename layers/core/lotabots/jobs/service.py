@@ -21,7 +21,7 @@ from lotabots.jobs.models import ACTIVE, Job, JobStatus
 from lotabots.jobs.schemas import JOB_INPUTS, DocumentIngestedDetail, EmbedInput, JobCreate, JobList, JobOut
 from lotabots.jobs.spec import FAILED, SOURCE_JOBS
 from lotabots.observability import logger, metrics
-from lotabots.pagination import decode_cursor, encode_cursor
+from lotabots.pagination import decode_time_cursor, encode_cursor
 
 MAX_ERROR_CHARS = 4000
 
@@ -247,7 +247,7 @@ def get_job(session: Session, job_id: str) -> Job:
 def list_jobs(
     session: Session, *, status: str | None, job_type: str | None, limit: int, cursor: str | None
 ) -> JobList:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_time_cursor(cursor) if cursor else None
     jobs = repo.list_jobs(session, status=status, job_type=job_type, limit=limit + 1, after=after)
     page = list(jobs[:limit])
     next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(jobs) > limit and page else None
