@@ -119,6 +119,17 @@ def write_signing_keys(r: Resources, fn: lambda_.Function) -> None:
     r.secrets.signing_keys.grant_write(fn)
 
 
+def read_model_signing_key(r: Resources, fn: lambda_.Function) -> None:
+    """Sign an enrolled model's baseline and verify stored signatures (results path)."""
+    r.secrets.model_signing.grant_read(fn)
+
+
+def write_model_signing_key(r: Resources, fn: lambda_.Function) -> None:
+    """Deploy-time bootstrap: replace the placeholder with a generated keypair."""
+    r.secrets.model_signing.grant_read(fn)
+    r.secrets.model_signing.grant_write(fn)
+
+
 def read_slack_secret(r: Resources, fn: lambda_.Function) -> None:
     r.secrets.slack.grant_read(fn)
 
@@ -205,7 +216,7 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "auth": (database, rate_limit_table, read_signing_keys, write_revocations),
     "aiops": (database,),
     # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
-    "migrate": (database, write_signing_keys, write_jwks, write_revocations),
+    "migrate": (database, write_signing_keys, write_jwks, write_revocations, write_model_signing_key),
     "documents": (database, documents_api_objects, list_documents_bucket),
     "document_ingest": (database, documents_ingest_objects, list_documents_bucket, publish_events),
     # Create jobs and enqueue them; cancelling a running job stops it on Batch or Modal.
@@ -233,12 +244,19 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         read_modal_secret,
         publish_events,
         send_to("gpu-jobs"),
+        # Attestation verdicts: EAR tokens signed with the JWT keys; model baselines signed.
+        read_signing_keys,
+        read_model_signing_key,
     ),
     "alerts": (database, read_alerts_config),
     "alert_ingest": (database, read_alerts_config),
     "alert_flush": (database, read_alerts_config, send_to("alert-notify")),
     # Delivery only: the notification carries what to post; no routing config is read here.
     "alert_notify": (database, read_slack_secret),
+    # Start attestations (enqueue their jobs); read appraised evidence from the artifacts bucket.
+    "attestations": (database, send_to("gpu-jobs"), artifacts_read),
+    # Re-attest pools on a schedule.
+    "attestation_schedule": (database, send_to("gpu-jobs")),
 }
 
 

@@ -159,6 +159,15 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
             )
         },
     )
+    acknowledge(
+        secrets.model_signing,
+        {
+            "AwsSolutions-SMG4": (
+                "The model-signing key signs attested model baselines; rotating it would invalidate every "
+                "stored signature, so it is replaced deliberately (and models re-enrolled), not on a timer"
+            )
+        },
+    )
     third_party = (
         "Holds a token issued by a third party ({}); it is rotated at the provider and put here by the "
         "operator, Secrets Manager cannot rotate it"

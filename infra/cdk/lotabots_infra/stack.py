@@ -10,7 +10,14 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from lotabots import topology
-from lotabots.config import AlertSettings, AuthSettings, CoreSettings, DocumentSettings, JobSettings
+from lotabots.config import (
+    AlertSettings,
+    AttestationSettings,
+    AuthSettings,
+    CoreSettings,
+    DocumentSettings,
+    JobSettings,
+)
 from lotabots_infra import nag
 from lotabots_infra.api import AUTHORIZER_CACHE, Api
 from lotabots_infra.data import DB_NAME, Database, Tables
@@ -144,4 +151,5 @@ class LotaBotsStack(Stack):
             env_name(AlertSettings, "notify_queue_url"): queues["alert-notify"].queue_url,
             env_name(AlertSettings, "slack_secret_id"): secrets.slack.secret_arn,
             env_name(AlertSettings, "config_parameter"): secrets.alerts_config.parameter_name,
+            env_name(AttestationSettings, "model_signing_key_secret_id"): secrets.model_signing.secret_arn,
         }

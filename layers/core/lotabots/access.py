@@ -65,6 +65,23 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/silences"): OPERATORS,
     ("GET", "/silences"): OPERATORS_AND_AUDITORS,
     ("DELETE", "/silences/{silence_id}"): OPERATORS,
+    # attestation: members see nothing, operators act, auditors read
+    ("POST", "/attestations/hardware"): OPERATORS,
+    ("POST", "/attestations/models"): OPERATORS,
+    ("POST", "/attestations/inference"): OPERATORS,
+    ("GET", "/attestations"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestations/{attestation_id}"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestations/{attestation_id}/evidence"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestations/{attestation_id}/token"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestation-policies"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestation-policies/{name}"): OPERATORS_AND_AUDITORS,
+    ("PUT", "/attestation-policies/{name}"): OPERATORS,
+    ("GET", "/gpu-pools"): OPERATORS_AND_AUDITORS,
+    ("GET", "/gpu-pools/{name}"): OPERATORS_AND_AUDITORS,
+    ("PUT", "/gpu-pools/{name}"): OPERATORS,
+    ("POST", "/models"): OPERATORS,
+    ("GET", "/models"): OPERATORS_AND_AUDITORS,
+    ("GET", "/models/{model_id}"): OPERATORS_AND_AUDITORS,
 }
 
 
