@@ -55,3 +55,43 @@ def embed(job: dict[str, Any]) -> dict[str, Any]:
     from gpu_jobs.runner import run_job
 
     return run_job(job)
+
+
+@app.function(
+    gpu=GPU,
+    timeout=TIMEOUT_S,
+    retries=RETRIES,
+    secrets=[modal.Secret.from_name(AWS_SECRET)],
+    max_containers=10,
+    scaledown_window=60,
+)
+def attest_hardware(job: dict[str, Any]) -> dict[str, Any]:
+    """NVML evidence and the nonce-seeded bf16 challenge on the GPU (see gpu_jobs.attest_hardware)."""
+    from gpu_jobs.runner import run_job
+
+    return run_job(job)
+
+
+@app.function(
+    gpu=GPU,
+    timeout=TIMEOUT_S,
+    retries=RETRIES,
+    secrets=[modal.Secret.from_name(AWS_SECRET)],
+    max_containers=10,
+    scaledown_window=60,
+)
+def attest_model(job: dict[str, Any]) -> dict[str, Any]:
+    """Model files hashed and verified with model-signing where they load; golden outputs."""
+    from gpu_jobs.runner import run_job
+
+    return run_job(job)
+
+
+@app.function(
+    timeout=TIMEOUT_S, retries=RETRIES, secrets=[modal.Secret.from_name(AWS_SECRET)], max_containers=10
+)
+def attest_inference(job: dict[str, Any]) -> dict[str, Any]:
+    """Re-check of an embed job's TOPLOC proofs on the CPU (no GPU asked for)."""
+    from gpu_jobs.runner import run_job
+
+    return run_job(job)
