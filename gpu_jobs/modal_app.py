@@ -31,6 +31,8 @@ SOURCE_IGNORE = ~modal.FilePatternMatcher("**/*.py", "**/*.json")
 image = (
     modal.Image.debian_slim(python_version="3.12")
     .pip_install_from_pyproject(str(PROJECT / "pyproject.toml"), optional_dependencies=["gpu"])
+    # TOPLOC compiled against the image's torch (its binary wheel breaks on torch 2.13).
+    .run_commands("pip install --no-binary toploc --no-build-isolation toploc==0.1.6")
     .env({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     .add_local_python_source("gpu_jobs", "lotabots", ignore=SOURCE_IGNORE)
 )
