@@ -137,7 +137,6 @@ def create_job(
             _same_request_or_conflict(existing, request, parsed)
             return existing, False
     cfg = settings()
-    job_input = _resolve_input(session, principal, request.type, parsed)
     backend, gpu = request.backend, request.gpu
     if request.pool:
         pool = _pool(session, request.pool)
@@ -146,6 +145,7 @@ def create_job(
             raise UnprocessableEntity(
                 f"pool {pool.name} runs on {pool.backend}, not {backend}", code="pool_backend_mismatch"
             )
+    job_input = _resolve_input(session, principal, request.type, parsed)
     job = Job(
         id=new_id(),
         type=request.type,
