@@ -232,7 +232,7 @@ def test_changed_gpu_uuid_in_a_pool_fails_and_untrusts_it() -> None:
     swapped = "GPU-00000000-1111-2222-3333-444444444444"
     second = attest("h100")
     assert _submit_constructed(second, uuid=swapped) == "failed"
-    status, verdict = call("GET", f"/attestations/{second['id']}")
+    _, verdict = call("GET", f"/attestations/{second['id']}")
     identity = next(c for c in verdict["claims"] if c["name"] == "identity")
     assert identity["outcome"] == "fail" and swapped in identity["detail"]
     _status, pool = call("GET", "/gpu-pools/h100")
