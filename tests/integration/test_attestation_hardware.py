@@ -225,7 +225,7 @@ def test_changed_gpu_uuid_in_a_pool_fails_and_untrusts_it() -> None:
     assert call("PUT", "/attestation-policies/h100", {"min_challenge_n_gpu": 256})[0] == 201
     assert call("PUT", "/gpu-pools/h100", {"backend": "local", "policy": "h100"})[0] == 201
     assert _submit_constructed(attest("h100")) == "passed"
-    status, pool = call("GET", "/gpu-pools/h100")
+    _, pool = call("GET", "/gpu-pools/h100")
     assert pool["trust_state"] == "trusted" and pool["known_gpu_uuids"] == [
         as_gpu(cpu_evidence())["device"]["uuid"]
     ]
