@@ -394,3 +394,30 @@ def test_attestation_job_types_cannot_be_started_through_the_jobs_api() -> None:
         ),
     )
     assert (status, body["code"]) == (422, "unknown_pool")
+
+
+def test_sample_events_run_through_the_handler() -> None:
+    """The files in events/ for every attestation route, as `sam local invoke -e` would send them."""
+    expected = [
+        ("attestation_policies_put.json", 201),
+        ("attestation_policies_get.json", 200),
+        ("attestation_policies_list.json", 200),
+        ("gpu_pools_put.json", 201),
+        ("gpu_pools_get.json", 200),
+        ("gpu_pools_list.json", 200),
+        ("models_create.json", 201),
+        ("models_list.json", 200),
+        ("models_get.json", 404),
+        ("attestations_hardware.json", 202),
+        ("attestations_models.json", 404),
+        ("attestations_inference.json", 404),
+        ("attestations_list.json", 200),
+        ("attestations_get.json", 404),
+        ("attestations_evidence.json", 404),
+        ("attestations_token.json", 404),
+    ]
+    got = []
+    for name, _ in expected:
+        event = json.loads((EVENTS / name).read_text())
+        got.append((name, invoke("attestations", event)[0]))
+    assert got == expected

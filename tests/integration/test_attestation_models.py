@@ -111,7 +111,7 @@ def test_register_enrol_reattest_then_one_changed_byte_fails(tiny_model: Path) -
 
 def test_a_tampered_stored_signature_fails_the_next_attestation(tiny_model: Path) -> None:
     uri = upload_dir(tiny_model, jobs.settings().artifacts_bucket, "models/tiny/2/")
-    status, model = call(
+    _, model = call(
         "POST", "/models", {"name": "tiny-bert", "version": "2", "artifact_uri": uri, "golden_inputs": ["x"]}
     )
     assert attest(model["id"])["status"] == "passed"
