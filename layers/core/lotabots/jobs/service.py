@@ -78,7 +78,7 @@ def validate_input(job_type: str, job_input: dict[str, Any]) -> BaseModel:
         raise UnprocessableEntity(
             f"unknown job type {job_type!r}",
             code="unknown_job_type",
-            details={"known_types": sorted(JOB_INPUTS)},
+            details={"known_types": sorted(set(JOB_INPUTS) - INTERNAL_JOB_TYPES)},
         )
     limit = settings().max_input_bytes
     size = len(json.dumps(job_input, separators=(",", ":"), default=str).encode())
