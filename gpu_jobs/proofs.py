@@ -125,22 +125,25 @@ def collect(spec_input: dict[str, Any], embedder: Any) -> dict[str, Any]:
     }
 
 
-_cpu_embedder: Any = None
+_cpu_embedders: dict[str, Any] = {}
 
 
-def cpu_embedder() -> Any:
+def cpu_embedder(baseline: dict[str, Any] | None = None) -> Any:
     """The embed model on the CPU, whatever device the embed job used: an independent recomputation.
-    One per process (a warm container reuses it); it is verified against the registry when loaded."""
-    global _cpu_embedder
-    if _cpu_embedder is None:
-        from gpu_jobs.embed import Embedder
+    One per process and baseline (a warm container reuses it); its files are checked against the
+    model's attested digests (or, never attested, the packaged registry) before it loads."""
+    from gpu_jobs.embed import Embedder
 
-        _cpu_embedder = Embedder(device="cpu")
-    return _cpu_embedder
+    key = json.dumps(baseline, sort_keys=True) if baseline else ""
+    if key not in _cpu_embedders:
+        _cpu_embedders.clear()
+        _cpu_embedders[key] = Embedder(device="cpu", baseline=baseline)
+    return _cpu_embedders[key]
 
 
 def run(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) -> dict[str, Any]:
     started = time.perf_counter()
-    evidence = collect(spec.input, cpu_embedder())
+    baseline = spec.input.get("model_baseline")
+    evidence = collect(spec.input, cpu_embedder(baseline if isinstance(baseline, dict) else None))
     timings["proof_check_s"] = round(time.perf_counter() - started, 4)
     return write_evidence(spec, store, evidence)

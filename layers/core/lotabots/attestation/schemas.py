@@ -243,3 +243,6 @@ class AttestInferenceInput(_Strict):
     proofs_uri: str = Field(max_length=1024)
     text_uri: str = Field(max_length=1024)
     sample: int = Field(4, ge=1, le=64)
+    model_baseline: dict[str, Any] | None = Field(
+        None, description="attested digests the re-check model must match"
+    )

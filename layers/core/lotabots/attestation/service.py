@@ -421,6 +421,7 @@ def start_inference(session: Session, principal: Principal, job_id: str, sample:
             "proofs_uri": proofs_uri,
             "text_uri": text_uri,
             "sample": sample,
+            "model_baseline": embed_model_baseline(session),
         },
         backend=None,
         gpu=None,
