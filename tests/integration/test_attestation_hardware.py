@@ -421,3 +421,22 @@ def test_sample_events_run_through_the_handler() -> None:
         event = json.loads((EVENTS / name).read_text())
         got.append((name, invoke("attestations", event)[0]))
     assert got == expected
+
+
+def test_an_attestation_whose_nonce_expired_unanswered_fails_at_the_next_sweep() -> None:
+    make_pool(reattest_every_s=0)
+    started = attest()
+    from datetime import timedelta
+
+    from lotabots.attestation import service
+    from lotabots.db.base import utcnow
+
+    with session_scope() as session:
+        assert service.reattest_due(session, utcnow()) == []  # still within its nonce's lifetime
+    later = utcnow() + timedelta(seconds=900 + service.settings().job_grace_seconds + 1)
+    with session_scope() as session:
+        service.reattest_due(session, later)
+    _status, verdict = call("GET", f"/attestations/{started['id']}")
+    assert verdict["status"] == "failed" and "no evidence arrived" in verdict["claims"][0]["detail"]
+    assert call("GET", "/gpu-pools/laptop")[1]["trust_state"] == "untrusted"
+    assert len(alert_events("AttestationFailed")) == 1

@@ -231,6 +231,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         batch_cancel,
         read_modal_secret,
         publish_events,
+        # An attestation job that fails here gets its (signed) failed verdict here.
+        read_signing_keys,
     ),
     # Record reports (Batch state changes deduplicated in the idempotency table), poll, time out,
     # re-queue jobs whose dispatch message was lost.
@@ -255,8 +257,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "alert_notify": (database, read_slack_secret),
     # Start attestations (enqueue their jobs); read appraised evidence from the artifacts bucket.
     "attestations": (database, send_to("gpu-jobs"), artifacts_read),
-    # Re-attest pools on a schedule.
-    "attestation_schedule": (database, send_to("gpu-jobs")),
+    # Re-attest pools on a schedule; fail (sign, alert) attestations whose nonce expired unanswered.
+    "attestation_schedule": (database, send_to("gpu-jobs"), read_signing_keys, publish_events),
 }
 
 

@@ -347,6 +347,22 @@ def job_failed(session: Session, job: Job, error: str) -> None:
     )
 
 
+def expire(session: Session, attestation: Attestation) -> None:
+    """A pending attestation whose nonce expired with no evidence: it fails, and says so."""
+    if not repo.claim_nonce(session, attestation.id, attestation.nonce):
+        return
+    verdict = Verdict()
+    verdict.add(
+        "freshness",
+        "fail",
+        f"no evidence arrived before the nonce expired (job {attestation.job_id} cancelled, lost or stuck)",
+        "sourced-data",
+    )
+    record(
+        session, attestation, Policy.model_validate(attestation.policy_document), verdict, raw=None, uri=None
+    )
+
+
 def _build() -> str:
     import lotabots
 

@@ -115,17 +115,32 @@ def list_attestations(
     return session.scalars(query).all()
 
 
-def pending_for(session: Session, type_: str, subject: str) -> Attestation | None:
+def pending_for(session: Session, type_: str, subject: str, *, now: datetime) -> Attestation | None:
+    """An attestation of this subject still waiting for evidence whose nonce has not expired."""
     return session.scalars(
         select(Attestation)
         .where(
             Attestation.type == type_,
             Attestation.subject == subject,
             Attestation.status == AttestationStatus.PENDING,
+            Attestation.nonce_expires_at > db_time(session, now),
         )
         .order_by(Attestation.created_at.desc())
         .limit(1)
     ).first()
+
+
+def stale_pending(session: Session, *, expired_before: datetime, limit: int = 100) -> Sequence[Attestation]:
+    """Pending attestations whose nonce expired before `expired_before`: no evidence can pass any more."""
+    return session.scalars(
+        select(Attestation)
+        .where(
+            Attestation.status == AttestationStatus.PENDING,
+            Attestation.nonce_expires_at < db_time(session, expired_before),
+        )
+        .order_by(Attestation.nonce_expires_at)
+        .limit(limit)
+    ).all()
 
 
 def policy(session: Session, name: str) -> AttestationPolicy | None:

@@ -443,9 +443,16 @@ def started(attestation: Attestation) -> AttestationStarted:
 
 
 def reattest_due(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:
-    """The schedule: a fresh attestation for every pool whose interval has passed and that has
-    none in flight. Returns [(attestation id, job id)] to enqueue after the commit."""
+    """The schedule: first, attestations whose nonce expired (plus the job grace) without evidence
+    fail (their job was cancelled, lost or is stuck); then a fresh attestation for every pool whose
+    interval has passed and that has none in flight. Returns [(attestation id, job id)] to enqueue
+    after the commit."""
     now = now or utcnow()
+    from lotabots.attestation import appraisal
+
+    grace = timedelta(seconds=settings().job_grace_seconds)
+    for stale in repo.stale_pending(session, expired_before=now - grace):
+        appraisal.expire(session, stale)
     due: list[tuple[str, str]] = []
     for pool in repo.pools(session):
         if pool.reattest_every_s <= 0:
@@ -453,7 +460,7 @@ def reattest_due(session: Session, now: datetime | None = None) -> list[tuple[st
         last = aware(pool.last_attempt_at)
         if last is not None and last + timedelta(seconds=pool.reattest_every_s) > now:
             continue
-        if repo.pending_for(session, "hardware", pool.name) is not None:
+        if repo.pending_for(session, "hardware", pool.name, now=now) is not None:
             continue
         attestation = start_hardware(session, None, pool.name, None, source="schedule")
         due.append((attestation.id, attestation.job_id or ""))
