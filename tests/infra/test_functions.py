@@ -7,12 +7,19 @@ from typing import Any
 import pytest
 
 from lotabots import topology
-from lotabots.config import AlertSettings, AuthSettings, CoreSettings, DocumentSettings, JobSettings
+from lotabots.config import (
+    AlertSettings,
+    AttestationSettings,
+    AuthSettings,
+    CoreSettings,
+    DocumentSettings,
+    JobSettings,
+)
 from tests.infra.conftest import Synth, env_of, functions_by_service, mentions, ref_id
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_SETTINGS = (CoreSettings, AuthSettings, DocumentSettings, JobSettings, AlertSettings)
+ALL_SETTINGS = (CoreSettings, AuthSettings, DocumentSettings, JobSettings, AlertSettings, AttestationSettings)
 # Variables the platform reads that are not in a settings class: Powertools' own, and the
 # Parameters and Secrets extension's configuration (set by CDK on the authorizer).
 FOREIGN_PREFIXES = (

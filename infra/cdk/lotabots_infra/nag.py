@@ -109,6 +109,12 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
         {artifacts: "Results reads the report, result and outputs each GPU job wrote under jobs/<job id>/"},
     )
     acknowledge(
+        fns.roles["attestations"],
+        {
+            artifacts: "GET /attestations/{id}/evidence reads the evidence a job wrote at jobs/<job id>/evidence.json"
+        },
+    )
+    acknowledge(
         stack.gpu.job_role,
         {
             artifacts: (
