@@ -110,9 +110,7 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
     )
     acknowledge(
         fns.roles["attestations"],
-        {
-            artifacts: "GET /attestations/{id}/evidence reads the evidence a job wrote at jobs/<job id>/evidence.json"
-        },
+        {artifacts: "GET /attestations/{id}/evidence reads the evidence each job wrote under jobs/<job id>/"},
     )
     acknowledge(
         stack.gpu.job_role,
