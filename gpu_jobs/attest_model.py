@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
@@ -61,8 +61,15 @@ def model_directory(uri: str) -> Iterator[Path]:
     """The model's files on local disk (a temporary copy for S3)."""
     if uri.startswith("package://"):
         module_name, _, inner = uri[len("package://") :].partition("/")
-        module = importlib.import_module(module_name)
-        yield Path(module.__file__ or "").resolve().parent / inner
+        # Locate the package without importing (running) it; the directory must stay inside it.
+        spec = importlib.util.find_spec(module_name) if module_name.isidentifier() else None
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(f"{uri}: no installed package {module_name!r}")
+        root = Path(next(iter(spec.submodule_search_locations))).resolve()
+        directory = (root / inner).resolve()
+        if directory != root and root not in directory.parents:
+            raise ValueError(f"{uri} points outside the package")
+        yield directory
         return
     bucket, prefix = parse_s3_uri(uri)
     prefix = prefix if prefix.endswith("/") else prefix + "/"

@@ -340,6 +340,20 @@ BAD_INPUT = [
         422,
         "validation_error",
     ),
+    (
+        "POST",
+        "/models",
+        {"name": "m", "version": "1", "artifact_uri": "package://os/../.."},
+        422,
+        "validation_error",
+    ),
+    (
+        "POST",
+        "/models",
+        {"name": "m", "version": "1", "artifact_uri": "s3://bkt/m/../../x"},
+        422,
+        "validation_error",
+    ),
 ]
 
 

@@ -392,8 +392,17 @@ def evidence_document(session: Session, attestation: Attestation) -> dict[str, A
 
     if not attestation.evidence_uri or not attestation.evidence_sha256:
         raise NotFound(f"attestation {attestation.id} has no evidence", code="evidence_not_found")
+    from botocore.exceptions import ClientError
+
     bucket, key = parse_s3_uri(attestation.evidence_uri)
-    raw = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read(MAX_EVIDENCE_BYTES + 1)
+    try:
+        raw = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read(MAX_EVIDENCE_BYTES + 1)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+            raise NotFound(
+                f"the evidence of attestation {attestation.id} is no longer stored", code="evidence_not_found"
+            ) from None
+        raise
     if hashlib.sha256(raw).hexdigest() != attestation.evidence_sha256:
         raise Conflict(
             f"the evidence of attestation {attestation.id} changed after it was appraised",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lotabots.attestation.models import AttestationStatus, TrustState
 from lotabots.attestation.policies import Policy
@@ -83,6 +83,14 @@ class ModelCreate(_Strict):
         description="inputs whose outputs are recorded at the first attestation and compared afterwards",
     )
     description: str = Field("", max_length=500)
+
+    @field_validator("artifact_uri")
+    @classmethod
+    def _no_dot_segments(cls, value: str) -> str:
+        path = value.split("://", 1)[1]
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise ValueError("artifact_uri must not contain '.' or '..' path segments")
+        return value
 
 
 # --- responses ---------------------------------------------------------------------------------
