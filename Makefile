@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e ".[dev,cdk,modal,gpu]"
+	# TOPLOC (inference proofs) compiled against the torch just installed: its wheel breaks on torch 2.13.
+	$(PY) -m pip install --quiet --no-binary toploc --no-build-isolation "toploc==0.1.6"
 	@touch $(STAMP)
 
 venv: $(STAMP)

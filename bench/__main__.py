@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-SECTIONS = ["bench.auth", "bench.documents", "bench.alerts", "bench.jobs", "bench.audit"]
+SECTIONS = ["bench.auth", "bench.documents", "bench.alerts", "bench.jobs", "bench.audit", "bench.attestation"]
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 

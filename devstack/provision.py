@@ -152,4 +152,8 @@ def provision() -> dict[str, str]:
     from lotabots.auth import keys
 
     keys.ensure_signing_keys()
+    # Attestation: the model-signing key (the migrate function creates it in AWS).
+    from lotabots.attestation import signing
+
+    signing.ensure_key()
     return queue_urls

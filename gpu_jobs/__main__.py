@@ -1,5 +1,6 @@
 """`python -m gpu_jobs run --job <json|s3://bucket/key>`: the AWS Batch container's and the local
-worker's entry point. Also `info` (the GPU as NVML sees it) and `verify-model`."""
+worker's entry point. Also `info` (the GPU as NVML sees it), `verify-model` and
+`capture-attestation-fixture OUT` (real attestation evidence and band calibration figures)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,20 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("info", help="print the GPU this process would use (NVML)")
     verify = commands.add_parser("verify-model", help="check a model's files against the registry")
     verify.add_argument("--model", default="all-MiniLM-L6-v2")
+    capture = commands.add_parser(
+        "capture-attestation-fixture",
+        help="record real attestation evidence and calibration figures on this GPU",
+    )
+    capture.add_argument("out", help="directory to write evidence.json, capture.json and toploc.json into")
     args = parser.parse_args(argv)
+
+    if args.command == "capture-attestation-fixture":
+        from pathlib import Path
+
+        from gpu_jobs.capture import capture as capture_fixture
+
+        print(json.dumps(capture_fixture(Path(args.out)), indent=1))
+        return 0
 
     if args.command == "run":
         from gpu_jobs.runner import load_spec, run_job

@@ -47,10 +47,14 @@ class Embedder:
         directory: Path | None = None,
         batch_size: int | None = None,
         registry: dict[str, Any] | None = None,
+        baseline: dict[str, Any] | None = None,
     ) -> None:
         _offline()
-        # Refuse to load anything that is not the registered model.
-        self.model_info = model_registry.verify(MODEL_NAME, directory, registry)
+        # Refuse to load anything that is not the attested (or, never attested, registered) model.
+        if baseline is not None:
+            self.model_info = model_registry.verify_baseline(MODEL_NAME, baseline, directory, registry)
+        else:
+            self.model_info = model_registry.verify(MODEL_NAME, directory, registry)
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -124,8 +128,20 @@ class Embedder:
 
     # --- inference ------------------------------------------------------------------------
 
-    def encode_ids(self, sequences: Sequence[Sequence[int]]) -> Any:
-        """Unit-length float32 embeddings (numpy, one row per sequence, input order)."""
+    def hidden_states(self, sequence: Sequence[int]) -> Any:
+        """The last hidden state of one sequence (tokens x dim): what TOPLOC proofs commit to."""
+        torch = self.torch
+        with torch.inference_mode():
+            ids = torch.as_tensor([list(sequence)], dtype=torch.long, device=self.device)
+            mask = torch.ones_like(ids)
+            return self.model(input_ids=ids, attention_mask=mask).last_hidden_state[0]
+
+    def encode_ids(self, sequences: Sequence[Sequence[int]], proofs: list[str | None] | None = None) -> Any:
+        """Unit-length float32 embeddings (numpy, one row per sequence, input order).
+
+        With `proofs` (a list as long as `sequences`), also the TOPLOC proof of each sequence's
+        last hidden state, from the activations this very pass computed.
+        """
         import numpy as np
 
         torch = self.torch
@@ -146,6 +162,11 @@ class Embedder:
                 ids = ids.to(self.device, non_blocking=True)
                 mask = mask.to(self.device, non_blocking=True)
                 hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                if proofs is not None:
+                    from gpu_jobs import proofs as toploc_proofs
+
+                    for row, index in enumerate(batch):
+                        proofs[index] = toploc_proofs.build(hidden[row, : len(sequences[index])])
                 weights = mask.unsqueeze(-1).to(torch.float32)
                 summed = (hidden.to(torch.float32) * weights).sum(dim=1)
                 pooled = summed / weights.sum(dim=1).clamp(min=1e-9)
@@ -157,7 +178,14 @@ class Embedder:
         """Embeddings of short texts (sentences, queries), like SentenceTransformer.encode."""
         return self.encode_ids(self.tokenize(texts))
 
-    def embed_document(self, text: str, *, overlap: int = DEFAULT_OVERLAP) -> tuple[list[Chunk], Any]:
+    def sequences(self, chunks: Sequence[Chunk]) -> list[list[int]]:
+        return [[self.cls_id, *c.token_ids, self.sep_id] for c in chunks]
+
+    def embed_document(
+        self, text: str, *, overlap: int = DEFAULT_OVERLAP, proofs: list[str | None] | None = None
+    ) -> tuple[list[Chunk], Any]:
         chunks = self.chunk(text, overlap=overlap)
-        sequences = [[self.cls_id, *c.token_ids, self.sep_id] for c in chunks]
-        return chunks, self.encode_ids(sequences)
+        sequences = self.sequences(chunks)
+        if proofs is not None:
+            proofs[:] = [None] * len(sequences)
+        return chunks, self.encode_ids(sequences, proofs)

@@ -80,6 +80,59 @@ def identity(nvml: Any, handle: Any) -> dict[str, Any]:
     return info
 
 
+_COMPUTE_MODES = {0: "default", 1: "exclusive_thread", 2: "prohibited", 3: "exclusive_process"}
+
+
+def _enabled(value: Any) -> str:
+    return "enabled" if int(value) else "disabled"
+
+
+def posture(nvml: Any, handle: Any) -> dict[str, Any]:
+    """What attestation appraises beyond identity: ECC, error counters, MIG, modes, clocks, power.
+
+    Every value is what the driver reports (no signature unless the GPU is in CC mode); a
+    reading the device or driver does not support is left out rather than guessed.
+    """
+    readers: dict[str, Any] = {
+        "serial": lambda: _text(nvml.nvmlDeviceGetSerial(handle)),
+        "board_part_number": lambda: _text(nvml.nvmlDeviceGetBoardPartNumber(handle)),
+        "vbios": lambda: _text(nvml.nvmlDeviceGetVbiosVersion(handle)),
+        "ecc_mode_current": lambda: _enabled(nvml.nvmlDeviceGetEccMode(handle)[0]),
+        "ecc_mode_pending": lambda: _enabled(nvml.nvmlDeviceGetEccMode(handle)[1]),
+        "ecc_uncorrected_volatile": lambda: int(
+            nvml.nvmlDeviceGetTotalEccErrors(
+                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
+            )
+        ),
+        "ecc_corrected_volatile": lambda: int(
+            nvml.nvmlDeviceGetTotalEccErrors(
+                handle, nvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, nvml.NVML_VOLATILE_ECC
+            )
+        ),
+        "remapped_rows": lambda: dict(
+            zip(
+                ("correctable", "uncorrectable", "pending", "failure"),
+                (int(v) for v in nvml.nvmlDeviceGetRemappedRows(handle)),
+                strict=True,
+            )
+        ),
+        "mig_mode": lambda: _enabled(nvml.nvmlDeviceGetMigMode(handle)[0]),
+        "persistence_mode": lambda: _enabled(nvml.nvmlDeviceGetPersistenceMode(handle)),
+        "compute_mode": lambda: _COMPUTE_MODES.get(int(nvml.nvmlDeviceGetComputeMode(handle)), "unknown"),
+        "cc_mode": lambda: "on" if int(nvml.nvmlSystemGetConfComputeState().ccFeature) else "off",
+        "max_clocks_mhz": lambda: {
+            "sm": int(nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_SM)),
+            "memory": int(nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_MEM)),
+        },
+        "power_limit_w": lambda: round(int(nvml.nvmlDeviceGetEnforcedPowerLimit(handle)) / 1000, 1),
+    }
+    found: dict[str, Any] = {}
+    for key, read in readers.items():
+        with contextlib.suppress(Exception):  # not supported here: leave it out
+            found[key] = read()
+    return found
+
+
 def _cuda_version(value: int) -> str:
     return f"{value // 1000}.{(value % 1000) // 10}"
 

@@ -31,6 +31,8 @@ SOURCE_IGNORE = ~modal.FilePatternMatcher("**/*.py", "**/*.json")
 image = (
     modal.Image.debian_slim(python_version="3.12")
     .pip_install_from_pyproject(str(PROJECT / "pyproject.toml"), optional_dependencies=["gpu"])
+    # TOPLOC compiled against the image's torch (its binary wheel breaks on torch 2.13).
+    .run_commands("pip install --no-binary toploc --no-build-isolation toploc==0.1.6")
     .env({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     .add_local_python_source("gpu_jobs", "lotabots", ignore=SOURCE_IGNORE)
 )
@@ -52,6 +54,46 @@ RETRIES = modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=10
 )
 def embed(job: dict[str, Any]) -> dict[str, Any]:
     """all-MiniLM-L6-v2 embeddings of one document (fp16 on the GPU)."""
+    from gpu_jobs.runner import run_job
+
+    return run_job(job)
+
+
+@app.function(
+    gpu=GPU,
+    timeout=TIMEOUT_S,
+    retries=RETRIES,
+    secrets=[modal.Secret.from_name(AWS_SECRET)],
+    max_containers=10,
+    scaledown_window=60,
+)
+def attest_hardware(job: dict[str, Any]) -> dict[str, Any]:
+    """NVML evidence and the nonce-seeded bf16 challenge on the GPU (see gpu_jobs.attest_hardware)."""
+    from gpu_jobs.runner import run_job
+
+    return run_job(job)
+
+
+@app.function(
+    gpu=GPU,
+    timeout=TIMEOUT_S,
+    retries=RETRIES,
+    secrets=[modal.Secret.from_name(AWS_SECRET)],
+    max_containers=10,
+    scaledown_window=60,
+)
+def attest_model(job: dict[str, Any]) -> dict[str, Any]:
+    """Model files hashed and verified with model-signing where they load; golden outputs."""
+    from gpu_jobs.runner import run_job
+
+    return run_job(job)
+
+
+@app.function(
+    timeout=TIMEOUT_S, retries=RETRIES, secrets=[modal.Secret.from_name(AWS_SECRET)], max_containers=10
+)
+def attest_inference(job: dict[str, Any]) -> dict[str, Any]:
+    """Re-check of an embed job's TOPLOC proofs on the CPU (no GPU asked for)."""
     from gpu_jobs.runner import run_job
 
     return run_job(job)

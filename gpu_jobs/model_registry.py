@@ -1,5 +1,6 @@
-"""Registered model digests: a model's files are checked against `model_registry.json` before
-anything loads them.
+"""Model digests: a model's files are checked before anything loads them, against the digests of
+its last passing attestation when the platform has one (`verify_baseline`, the normal case once
+the model is attested), else against the packaged `model_registry.json` (`verify`).
 
 Every file that can influence loading is listed with its size and SHA-256; documentation
 files are named in `ignored`; any other file in the model directory is refused (a stray
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 REGISTRY_PATH = Path(__file__).resolve().parent / "model_registry.json"
+# Top-level names OpenSSF model signing leaves out of a model's manifest.
+SIGNING_IGNORED = frozenset({"model.sig", ".git", ".gitattributes", ".github", ".gitignore"})
 _CHUNK = 1024 * 1024
 
 
@@ -76,6 +79,54 @@ def describe(directory: Path) -> dict[str, dict[str, Any]]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+def verify_baseline(
+    name: str,
+    baseline: dict[str, Any],
+    directory: Path | None = None,
+    registry: dict[str, Any] | None = None,
+) -> VerifiedModel:
+    """Check the files against the digests of the model's last passing attestation.
+
+    `baseline` is what dispatch puts into the job: {"attestation_id", "files": {path: sha256}}.
+    The same rule as the packaged registry: every listed file present with its digest, and no
+    other file (except what model signing itself ignores) next to them.
+    """
+    spec = entry(name, registry)
+    directory = directory or model_dir(name, registry)
+    expected: dict[str, str] = dict(baseline.get("files") or {})
+    if not expected:
+        raise ModelIntegrityError(f"model {name}: the attested baseline lists no files")
+    if not directory.is_dir():
+        raise ModelIntegrityError(f"model directory {directory} does not exist")
+    present = {
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.relative_to(directory).parts[0] not in SIGNING_IGNORED
+    }
+    unexpected, missing = sorted(present - set(expected)), sorted(set(expected) - present)
+    attestation = baseline.get("attestation_id")
+    if unexpected or missing:
+        raise ModelIntegrityError(
+            f"model {name} differs from attestation {attestation}: "
+            f"unattested files {unexpected or 'none'}, missing {missing or 'none'}"
+        )
+    for relative, want in sorted(expected.items()):
+        if sha256_file(directory / relative) != want:
+            raise ModelIntegrityError(
+                f"model {name}: {relative} differs from its last passing attestation {attestation};"
+                " refusing to load it"
+            )
+    return VerifiedModel(
+        name=name,
+        path=directory,
+        digest=combined_digest(expected),
+        dim=int(spec["dim"]),
+        max_seq_length=int(spec["max_seq_length"]),
+    )
 
 
 def verify(name: str, directory: Path | None = None, registry: dict[str, Any] | None = None) -> VerifiedModel:

@@ -22,17 +22,22 @@ from lotabots.jobs.spec import COMPLETED, FAILED, SOURCE_GPU, JobReport, JobSpec
 from lotabots.observability import logger
 
 Handler = Callable[[JobSpec, ArtifactStore, dict[str, float]], dict[str, Any]]
-_embedder: Any = None
+_embedders: dict[str, Any] = {}
 
 
-def get_embedder() -> Any:
-    """One model per process: a warm Modal container reuses it across calls."""
-    global _embedder
-    if _embedder is None:
-        from gpu_jobs.embed import Embedder
+def get_embedder(baseline: dict[str, Any] | None = None) -> Any:
+    """One model per process and baseline: a warm Modal container reuses it across calls.
 
-        _embedder = Embedder()
-    return _embedder
+    `baseline` (the digests of the model's last passing attestation, from dispatch) is checked
+    before the model loads; a warm container checks again when the baseline changes.
+    """
+    from gpu_jobs.embed import Embedder
+
+    key = json.dumps(baseline, sort_keys=True) if baseline else ""
+    if key not in _embedders:
+        _embedders.clear()
+        _embedders[key] = Embedder(baseline=baseline)
+    return _embedders[key]
 
 
 def run_embed(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) -> dict[str, Any]:
@@ -45,11 +50,15 @@ def run_embed(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) ->
     timings["fetch_s"] = round(time.perf_counter() - started, 4)
 
     started = time.perf_counter()
-    embedder = get_embedder()
+    baseline = spec.input.get("model_baseline")
+    embedder = get_embedder(baseline if isinstance(baseline, dict) else None)
     timings["model_load_s"] = round(time.perf_counter() - started, 4)
 
+    from gpu_jobs import proofs as toploc_proofs
+
     started = time.perf_counter()
-    chunks, matrix = embedder.embed_document(text)
+    proofs: list[str | None] | None = [] if toploc_proofs.available() else None
+    chunks, matrix = embedder.embed_document(text, proofs=proofs)
     elapsed = time.perf_counter() - started
     timings["inference_s"] = round(elapsed, 4)
     if not chunks:
@@ -57,6 +66,10 @@ def run_embed(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) ->
 
     data = matrix.astype("<f4").tobytes()
     stored = store.store("vectors.f32", data)
+    precision = "fp16" if embedder.device.type == "cuda" else "fp32"
+    proof_refs = (
+        toploc_proofs.write_proofs(store, proofs, embedder.model_info.as_dict(), precision) if proofs else {}
+    )
     return {
         "job_id": spec.job_id,
         "type": "embed",
@@ -64,7 +77,7 @@ def run_embed(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) ->
         "version": spec.input.get("version"),
         "model": embedder.model_info.as_dict(),
         "device": str(embedder.device),
-        "precision": "fp16" if embedder.device.type == "cuda" else "fp32",
+        "precision": precision,
         "dim": int(matrix.shape[1]),
         "count": int(matrix.shape[0]),
         "dtype": "float32",
@@ -73,10 +86,21 @@ def run_embed(spec: JobSpec, store: ArtifactStore, timings: dict[str, float]) ->
         "vectors_bytes": stored.size,
         "chunks": [{"index": c.index, "start": c.start, "end": c.end, "tokens": c.tokens} for c in chunks],
         "chunks_per_s": round(len(chunks) / elapsed, 2) if elapsed > 0 else None,
+        **proof_refs,
     }
 
 
-HANDLERS: dict[str, Handler] = {"embed": run_embed}
+def _attestation_handlers() -> dict[str, Handler]:
+    from gpu_jobs import attest_hardware, attest_model, proofs
+
+    return {
+        "attest_hardware": attest_hardware.run,
+        "attest_model": attest_model.run,
+        "attest_inference": proofs.run,
+    }
+
+
+HANDLERS: dict[str, Handler] = {"embed": run_embed, **_attestation_handlers()}
 
 
 def publish(spec: JobSpec, report: dict[str, Any]) -> None:

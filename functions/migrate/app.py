@@ -3,7 +3,8 @@
 Run by the CDK `Trigger` on every deploy that changes this function or its layer (new
 migrations ship in the layer): applies `alembic upgrade heads` on the database behind the RDS
 proxy, then makes sure the JWT signing keyset exists and its JWKS is published (the keyset
-secret is created with a placeholder; see `lotabots.auth.keys.ensure_signing_keys`).
+secret is created with a placeholder; see `lotabots.auth.keys.ensure_signing_keys`) and that the
+model-signing key exists (`lotabots.attestation.signing.ensure_key`).
 A failure raises, which fails the deployment.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from alembic.runtime.migration import MigrationContext
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lotabots.attestation import signing
 from lotabots.auth import keys
 from lotabots.db import get_engine, migrate
 from lotabots.observability import logger
@@ -35,4 +37,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("database migrated", extra={"heads": heads})
     keyset = keys.ensure_signing_keys()
     logger.info("signing keys ready", extra={"kid": keyset.current.kid})
+    signing.ensure_key()
     return {"heads": heads, "signing_kid": keyset.current.kid}

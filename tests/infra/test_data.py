@@ -179,8 +179,10 @@ def test_secrets_hold_only_placeholders_and_parameters_have_their_documents(synt
         "lotabots/dev/jwt-signing-keys",
         "lotabots/dev/slack",
         "lotabots/dev/modal",
+        "lotabots/dev/model-signing-key",
     }
     assert json.loads(secrets["lotabots/dev/slack"]["SecretString"]) == {"bot_token": ""}
+    assert "private_pem" not in json.loads(secrets["lotabots/dev/model-signing-key"]["SecretString"])
     assert json.loads(secrets["lotabots/dev/modal"]["SecretString"]) == {"token_id": "", "token_secret": ""}
     assert "current" not in json.loads(secrets["lotabots/dev/jwt-signing-keys"]["SecretString"])
     params = {v["Properties"]["Name"]: v["Properties"] for v in synth.of_type("AWS::SSM::Parameter").values()}

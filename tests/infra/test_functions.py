@@ -9,6 +9,7 @@ import pytest
 from lotabots import topology
 from lotabots.config import (
     AlertSettings,
+    AttestationSettings,
     AuditSettings,
     AuthSettings,
     CoreSettings,
@@ -19,7 +20,15 @@ from tests.infra.conftest import Synth, env_of, functions_by_service, mentions, 
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
-ALL_SETTINGS = (CoreSettings, AuthSettings, DocumentSettings, JobSettings, AlertSettings, AuditSettings)
+ALL_SETTINGS = (
+    CoreSettings,
+    AuthSettings,
+    DocumentSettings,
+    JobSettings,
+    AlertSettings,
+    AuditSettings,
+    AttestationSettings,
+)
 # Variables the platform reads that are not in a settings class: Powertools' own, and the
 # Parameters and Secrets extension's configuration (set by CDK on the authorizer).
 FOREIGN_PREFIXES = (

@@ -134,6 +134,8 @@ def ids(synth: Synth) -> dict[str, str]:
         "artifacts": synth.logical_id(stack.storage.artifacts),
         "job_queue": synth.logical_id(stack.gpu.job_queue),
         "job_definition": synth.logical_id(stack.gpu.job_definition),
+        "signing_keys": synth.logical_id(stack.secrets.signing_keys),
+        "model_signing": synth.logical_id(stack.secrets.model_signing),
     }
 
 
@@ -161,6 +163,7 @@ def test_gpu_job_functions_may_make_exactly_the_calls_their_code_makes(
             ("batch:ListJobs", STAR),
             ("batch:TerminateJob", BATCH_JOBS),
             ("events:PutEvents", DEFAULT_BUS),
+            (READ_SECRET, On(ids["signing_keys"])),  # failed attestation verdicts are signed tokens
         ),
         "job_results": _expect(
             database,
@@ -172,6 +175,17 @@ def test_gpu_job_functions_may_make_exactly_the_calls_their_code_makes(
             ("s3:ListBucket", On(ids["artifacts"])),
             ("batch:DescribeJobs", STAR),
             ("batch:TerminateJob", BATCH_JOBS),
+            ("events:PutEvents", DEFAULT_BUS),
+            (READ_SECRET, On(ids["signing_keys"])),  # attestation verdicts: EAR tokens
+            (READ_SECRET, On(ids["model_signing"])),  # model baselines signed
+        ),
+        # Attestation API: start attestation jobs, read appraised evidence; the re-attestation sweep
+        # starts jobs and signs (and alerts on) the verdicts of attestations that expired unanswered.
+        "attestations": _expect(database, (SEND, On(ids["gpu_jobs"])), ("s3:GetObject", artifacts)),
+        "attestation_schedule": _expect(
+            database,
+            (SEND, On(ids["gpu_jobs"])),
+            (READ_SECRET, On(ids["signing_keys"])),
             ("events:PutEvents", DEFAULT_BUS),
         ),
     }

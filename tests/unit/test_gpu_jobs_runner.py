@@ -52,12 +52,15 @@ def test_embed_job_writes_vectors_result_report_then_publishes(aws_env: dict[str
     assert report["status"] == "succeeded" and report["error"] is None
     assert report["gpu"] == {"available": False, "device": "cpu"}
     assert report["timings"]["inference_s"] > 0
+    from gpu_jobs import proofs
+
+    # proofs.json: the TOPLOC proofs of the chunks' activations (inference attestation).
     assert _keys("jobs/job-ok/") == {
         "jobs/job-ok/input.txt",
         "jobs/job-ok/vectors.f32",
         "jobs/job-ok/result.json",
         "jobs/job-ok/report.json",
-    }
+    } | ({"jobs/job-ok/proofs.json"} if proofs.available() else set())
     assert _keys("jobs/.partial/") == set(), "temporary objects are cleaned up"
     bucket = config.load(JobSettings).artifacts_bucket
     stored = aws.client("s3").get_object(Bucket=bucket, Key="jobs/job-ok/result.json")
@@ -66,6 +69,12 @@ def test_embed_job_writes_vectors_result_report_then_publishes(aws_env: dict[str
     assert result["dim"] == 384 and result["dtype"] == "float32" and result["precision"] == "fp32"
     assert result["vectors_bytes"] == result["count"] * 384 * 4
     assert result["model"]["name"] == "all-MiniLM-L6-v2" and len(result["model"]["digest"]) == 64
+    if proofs.available():
+        document = json.loads(
+            aws.client("s3").get_object(Bucket=bucket, Key="jobs/job-ok/proofs.json")["Body"].read()
+        )
+        assert result["proofs_uri"].endswith("jobs/job-ok/proofs.json") and len(result["proofs_sha256"]) == 64
+        assert len(document["proofs"]) == result["count"] and all(document["proofs"])
     events = _published()
     assert [e["detail-type"] for e in events] == ["GpuJobCompleted"]
     assert events[0]["source"] == "lotabots.gpu"

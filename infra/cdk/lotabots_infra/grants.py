@@ -120,6 +120,17 @@ def write_signing_keys(r: Resources, fn: lambda_.Function) -> None:
     r.secrets.signing_keys.grant_write(fn)
 
 
+def read_model_signing_key(r: Resources, fn: lambda_.Function) -> None:
+    """Sign an enrolled model's baseline and verify stored signatures (results path)."""
+    r.secrets.model_signing.grant_read(fn)
+
+
+def write_model_signing_key(r: Resources, fn: lambda_.Function) -> None:
+    """Deploy-time bootstrap: replace the placeholder with a generated keypair."""
+    r.secrets.model_signing.grant_read(fn)
+    r.secrets.model_signing.grant_write(fn)
+
+
 def read_slack_secret(r: Resources, fn: lambda_.Function) -> None:
     r.secrets.slack.grant_read(fn)
 
@@ -216,7 +227,7 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "auth": (database, rate_limit_table, read_signing_keys, write_revocations),
     "aiops": (database,),
     # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
-    "migrate": (database, write_signing_keys, write_jwks, write_revocations),
+    "migrate": (database, write_signing_keys, write_jwks, write_revocations, write_model_signing_key),
     "documents": (database, documents_api_objects, list_documents_bucket),
     "document_ingest": (database, documents_ingest_objects, list_documents_bucket, publish_events),
     # Create jobs and enqueue them; cancelling a running job stops it on Batch or Modal.
@@ -231,6 +242,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         batch_cancel,
         read_modal_secret,
         publish_events,
+        # An attestation job that fails here gets its (signed) failed verdict here.
+        read_signing_keys,
     ),
     # Record reports (Batch state changes deduplicated in the idempotency table), poll, time out,
     # re-queue jobs whose dispatch message was lost.
@@ -244,6 +257,9 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
         read_modal_secret,
         publish_events,
         send_to("gpu-jobs"),
+        # Attestation verdicts: EAR tokens signed with the JWT keys; model baselines signed.
+        read_signing_keys,
+        read_model_signing_key,
     ),
     "alerts": (database, read_alerts_config),
     "alert_ingest": (database, read_alerts_config),
@@ -253,6 +269,10 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     # Audit: read the log and list the anchors; only the anchoring schedule writes anchors.
     "audit": (database, list_audit_anchors),
     "audit_anchor": (database, list_audit_anchors, write_audit_anchors),
+    # Start attestations (enqueue their jobs); read appraised evidence from the artifacts bucket.
+    "attestations": (database, send_to("gpu-jobs"), artifacts_read),
+    # Re-attest pools on a schedule; fail (sign, alert) attestations whose nonce expired unanswered.
+    "attestation_schedule": (database, send_to("gpu-jobs"), read_signing_keys, publish_events),
 }
 
 

@@ -109,6 +109,10 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
         {artifacts: "Results reads the report, result and outputs each GPU job wrote under jobs/<job id>/"},
     )
     acknowledge(
+        fns.roles["attestations"],
+        {artifacts: "GET /attestations/{id}/evidence reads the evidence each job wrote under jobs/<job id>/"},
+    )
+    acknowledge(
         stack.gpu.job_role,
         {
             artifacts: (
@@ -165,6 +169,15 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
             "AwsSolutions-SMG4": (
                 "JWT signing keys are rotated by the application (`lotabots keys rotate` keeps previous "
                 "keys verifiable); a Secrets Manager rotation Lambda would break that overlap"
+            )
+        },
+    )
+    acknowledge(
+        secrets.model_signing,
+        {
+            "AwsSolutions-SMG4": (
+                "The model-signing key signs attested model baselines; rotating it would invalidate every "
+                "stored signature, so it is replaced deliberately (and models re-enrolled), not on a timer"
             )
         },
     )

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 from lotabots import topology
 from lotabots.config import (
     AlertSettings,
+    AttestationSettings,
     AuditSettings,
     AuthSettings,
     CoreSettings,
@@ -40,14 +41,21 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "authorizer": FunctionProfile(settings=(AuthSettings,), database=False),
     "auth": FunctionProfile(settings=(AuthSettings,)),
     "aiops": FunctionProfile(),
-    "migrate": FunctionProfile(),
+    # Also creates the model-signing key on deploy (attestation).
+    "migrate": FunctionProfile(settings=(AttestationSettings,)),
     "documents": FunctionProfile(settings=(DocumentSettings,)),
     "document_ingest": FunctionProfile(settings=(DocumentSettings,)),
     # Cancelling a running job stops it on Modal (its API is on the internet) or AWS Batch (no
     # VPC endpoint: reached the same way), so the jobs API needs the modal package and NAT too.
     "jobs": FunctionProfile(settings=(JobSettings,), internet=True, extras=("modal",)),
-    "job_dispatch": FunctionProfile(settings=(JobSettings,), internet=True, extras=("modal",)),
-    "job_results": FunctionProfile(settings=(JobSettings,), internet=True, extras=("modal",)),
+    # Dispatch and results also sign attestation verdicts (EAR tokens with the JWT keys: AuthSettings);
+    # results verifies NVIDIA's CC tokens against NVIDIA's JWKS (internet) and signs model baselines.
+    "job_dispatch": FunctionProfile(
+        settings=(JobSettings, AuthSettings, AttestationSettings), internet=True, extras=("modal",)
+    ),
+    "job_results": FunctionProfile(
+        settings=(JobSettings, AuthSettings, AttestationSettings), internet=True, extras=("modal",)
+    ),
     "alerts": FunctionProfile(settings=(AlertSettings,)),
     "alert_ingest": FunctionProfile(settings=(AlertSettings,)),
     "alert_flush": FunctionProfile(settings=(AlertSettings,)),
@@ -55,6 +63,10 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "alert_notify": FunctionProfile(settings=(AlertSettings,), internet=True),
     "audit": FunctionProfile(settings=(AuditSettings,)),
     "audit_anchor": FunctionProfile(settings=(AuditSettings,)),
+    # Attestation API: starts attestation jobs (gpu-jobs queue), reads evidence from the artifacts bucket.
+    "attestations": FunctionProfile(settings=(JobSettings, AttestationSettings)),
+    # The re-attestation sweep also signs the failed verdicts of attestations that expired unanswered.
+    "attestation_schedule": FunctionProfile(settings=(JobSettings, AuthSettings, AttestationSettings)),
 }
 
 

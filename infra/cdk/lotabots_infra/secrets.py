@@ -57,6 +57,14 @@ class SecretsAndParameters(Construct):
             settings,
         )
 
+        self.model_signing = self._secret(
+            "ModelSigningKey",
+            "model-signing-key",
+            "LotaBots model-signing key (ECDSA P-256, OpenSSF model signing); set by the migrate function",
+            {"placeholder": "replaced by the migrate function (lotabots.attestation.signing.ensure_key)"},
+            settings,
+        )
+
         self.jwks = ssm.StringParameter(
             self,
             "Jwks",

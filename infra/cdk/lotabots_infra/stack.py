@@ -12,6 +12,7 @@ from constructs import Construct
 from lotabots import topology
 from lotabots.config import (
     AlertSettings,
+    AttestationSettings,
     AuditSettings,
     AuthSettings,
     CoreSettings,
@@ -154,4 +155,5 @@ class LotaBotsStack(Stack):
             env_name(AlertSettings, "slack_secret_id"): secrets.slack.secret_arn,
             env_name(AlertSettings, "config_parameter"): secrets.alerts_config.parameter_name,
             env_name(AuditSettings, "anchor_bucket"): self.storage.audit_anchors.bucket_name,
+            env_name(AttestationSettings, "model_signing_key_secret_id"): secrets.model_signing.secret_arn,
         }

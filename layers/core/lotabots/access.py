@@ -76,6 +76,23 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     # audit log (read-only; operators and members never see it)
     ("GET", "/audit"): AUDITORS,
     ("GET", "/audit/verify"): AUDITORS,
+    # attestation: members see nothing, operators act, auditors read
+    ("POST", "/attestations/hardware"): OPERATORS,
+    ("POST", "/attestations/models"): OPERATORS,
+    ("POST", "/attestations/inference"): OPERATORS,
+    ("GET", "/attestations"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestations/{attestation_id}"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestations/{attestation_id}/evidence"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestations/{attestation_id}/token"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestation-policies"): OPERATORS_AND_AUDITORS,
+    ("GET", "/attestation-policies/{name}"): OPERATORS_AND_AUDITORS,
+    ("PUT", "/attestation-policies/{name}"): OPERATORS,
+    ("GET", "/gpu-pools"): OPERATORS_AND_AUDITORS,
+    ("GET", "/gpu-pools/{name}"): OPERATORS_AND_AUDITORS,
+    ("PUT", "/gpu-pools/{name}"): OPERATORS,
+    ("POST", "/models"): OPERATORS,
+    ("GET", "/models"): OPERATORS_AND_AUDITORS,
+    ("GET", "/models/{model_id}"): OPERATORS_AND_AUDITORS,
 }
 
 

@@ -6,6 +6,9 @@
     lotabots tokens integration --name grafana --days 90
     lotabots audit verify [--json] [--api URL]
 
+
+    lotabots attest verify-token FILE [--jwks FILE|URL] [--audience ...] [--issuer ...]
+
 It reads the same environment as the functions (DATABASE_URL or the DB secret, AWS_* and
 the names in lotabots.config). Exit status 0 on success, 1 on a refused request, 2 on usage
 (`audit verify`: 0 valid, 1 invalid or not checkable, 2 usage).
@@ -109,6 +112,54 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0 if result.valid else 1
 
 
+def _read_jwks(source: str) -> dict[str, object]:
+    import json
+    import urllib.request
+
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=10) as response:  # noqa: S310 - an operator-given URL
+            data = json.loads(response.read())
+    else:
+        with open(source, encoding="utf-8") as handle:
+            data = json.load(handle)
+    if not isinstance(data, dict):
+        raise ValueError("JWKS is not a JSON object")
+    return data
+
+
+def _attest_verify_token(args: argparse.Namespace) -> int:
+    """Verify an EAR attestation result offline; exit 0 affirming/warning, 3 contraindicated, 1 invalid."""
+    import json
+
+    from lotabots.attestation import ear
+
+    with open(args.file, encoding="utf-8") as handle:
+        text = handle.read().strip()
+    if text.startswith("{"):
+        text = str(json.loads(text).get("token", ""))
+    source = args.jwks or os.environ.get("LOTABOTS_JWKS_URL")
+    if not source:
+        print("error: give --jwks (a file or the URL of /.well-known/jwks.json)", file=sys.stderr)
+        return 2
+    try:
+        verified = ear.verify(text, _read_jwks(source), audience=args.audience, issuer=args.issuer)
+    except (ear.TokenError, OSError, ValueError) as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    claims = verified.claims
+    print(f"signature: valid (kid {verified.header.get('kid')})")
+    print(f"subject:   {claims.get('lotabots.subject')}  attestation {claims.get('jti')}")
+    print(f"status:    {claims.get('ear.status')}")
+    for name, appraisal in (claims.get("submods") or {}).items():
+        print(
+            f"  {name}: {appraisal.get('ear.status')}, assurance {appraisal.get('lotabots.assurance')},"
+            f" policy {appraisal.get('ear.appraisal-policy-id')}"
+        )
+        for claim in appraisal.get("lotabots.claims", []):
+            print(f"    [{claim.get('outcome')}] {claim.get('name')}: {claim.get('detail')}")
+    return 3 if claims.get("ear.status") == "contraindicated" else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lotabots", description="LotaBots operator commands")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -153,6 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
         "the access token comes from LOTABOTS_ACCESS_TOKEN",
     )
     verify.set_defaults(func=_audit_verify)
+
+    attest = groups.add_parser("attest", help="attestation results").add_subparsers(
+        dest="command", required=True
+    )
+    verify_token = attest.add_parser(
+        "verify-token",
+        help="verify an EAR attestation token offline (exit 0 ok, 3 contraindicated, 1 invalid)",
+    )
+    verify_token.add_argument("file", help="the token, raw or as the JSON of GET /attestations/{id}/token")
+    verify_token.add_argument("--jwks", help="JWKS file or URL (default: $LOTABOTS_JWKS_URL)")
+    verify_token.add_argument("--audience", default="lotabots-attestation")
+    verify_token.add_argument("--issuer", help="also require this issuer")
+    verify_token.set_defaults(func=_attest_verify_token)
     return parser
 
 

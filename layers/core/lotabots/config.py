@@ -163,6 +163,18 @@ class AuditSettings(_Base):
     anchor_max_age_s: int = Field(3600, alias="AUDIT_ANCHOR_MAX_AGE_SECONDS", gt=0)
 
 
+class AttestationSettings(_Base):
+    # EAR result tokens: their audience (never the API's, so a result is no access token).
+    token_audience: str = Field("lotabots-attestation", alias="ATTESTATION_TOKEN_AUDIENCE")
+    model_signing_key_secret_id: str = Field(
+        "lotabots/model-signing-key", alias="MODEL_SIGNING_KEY_SECRET_ID"
+    )
+    # Time a pool attestation job may take beyond its nonce's lifetime before it is timed out.
+    job_grace_seconds: int = Field(120, alias="ATTESTATION_JOB_GRACE_SECONDS", ge=0)
+    # The model whose embed jobs write TOPLOC proofs and whose attested digests embed jobs enforce.
+    embed_model_name: str = Field("all-MiniLM-L6-v2", alias="ATTESTATION_EMBED_MODEL")
+
+
 class LocalSettings(_Base):
     """Settings of the developer's local stack only (never read in Lambda)."""
 

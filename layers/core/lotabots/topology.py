@@ -245,6 +245,22 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=1024,
         timeout_s=300,
     ),
+    Function(
+        "attestations",
+        "api",
+        "Hardware/model/inference attestations, EAR tokens, policies, GPU pools, models",
+        routes=("/attestations", "/attestation-policies", "/gpu-pools", "/models"),
+        memory_mb=512,
+        timeout_s=15,
+    ),
+    Function(
+        "attestation_schedule",
+        "worker",
+        "Re-attests every GPU pool whose interval has passed (fresh nonces)",
+        schedules=(ScheduleTrigger("reattest-gpu-pools", "rate(5 minutes)"),),
+        memory_mb=256,
+        timeout_s=60,
+    ),
 )
 
 

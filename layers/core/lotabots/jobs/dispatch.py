@@ -17,6 +17,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from lotabots import aws, config
+from lotabots.attestation import service as attestation
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
 from lotabots.jobs import repository as repo
@@ -169,6 +170,9 @@ def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
             ServerSideEncryption="AES256",
         )
         job_input["text_uri"] = s3_uri(cfg.artifacts_bucket, key)
+        baseline = attestation.embed_model_baseline(session)
+        if baseline is not None:
+            job_input["model_baseline"] = baseline
     return JobSpec(
         job_id=job.id,
         type=job.type,
@@ -206,6 +210,13 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
                 "job is no longer queued; nothing to dispatch", extra={"job_id": job_id, "status": job.status}
             )
             return "not_queued"
+        refusal = attestation.dispatch_refusal(session, job)
+        if refusal is not None:
+            # The pool lost (or never earned) its trust: fail the job, which raises the alert.
+            service.fail_job(session, job, f"refused: {refusal}")
+            metrics.add_metric(name="DispatchRefusedUntrustedPool", unit="Count", value=1)
+            logger.warning("job refused: its pool is not trusted", extra={"job_id": job_id, "pool": job.pool})
+            return "refused"
         backend_name = job.backend
         attempt = job.attempts + 1
         claim = dmap.claim(job_id, backend_name, attempt)

@@ -34,6 +34,8 @@ class Job(TimestampMixin, Base):
     backend: Mapped[str] = mapped_column(String(16), nullable=False)
     # The GPU type asked for (None: the backend's default).
     gpu: Mapped[str | None] = mapped_column(String(32))
+    # The GPU pool the job must run on (its trust state gates dispatch); None: no pool.
+    pool: Mapped[str | None] = mapped_column(String(64), index=True)
     input: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -50,9 +50,16 @@ class ResultRecorder(Protocol):
 
 
 def recorders() -> dict[str, ResultRecorder]:
+    from lotabots.attestation.appraisal import AttestationRecorder
     from lotabots.embeddings.service import EmbedResultRecorder
 
-    return {"embed": EmbedResultRecorder()}
+    attestation = AttestationRecorder()
+    return {
+        "embed": EmbedResultRecorder(),
+        "attest_hardware": attestation,
+        "attest_model": attestation,
+        "attest_inference": attestation,
+    }
 
 
 # --- S3 helpers ------------------------------------------------------------------------------
@@ -140,7 +147,9 @@ def _verify_success(job: Job, report: JobReport) -> tuple[dict[str, Any], Any, R
     if recorder is None:
         return {k: v for k, v in result.items() if k != "job_id"}, None, None
     prepared = recorder.verify(job, result)
-    summary: dict[str, Any] = {k: result[k] for k in ("type", "count", "dim", "model") if k in result}
+    summary: dict[str, Any] = {
+        k: result[k] for k in ("type", "count", "dim", "model", "proofs_uri", "attestation_id") if k in result
+    }
     return summary, prepared, recorder
 
 

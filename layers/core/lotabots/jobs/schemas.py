@@ -22,14 +22,31 @@ class EmbedInput(BaseModel):
     document_id: str = Field(min_length=1, max_length=64, pattern=_ID)
 
 
+def _job_inputs() -> dict[str, type[BaseModel]]:
+    from lotabots.attestation.schemas import AttestHardwareInput, AttestInferenceInput, AttestModelInput
+
+    return {
+        "embed": EmbedInput,
+        "attest_hardware": AttestHardwareInput,
+        "attest_model": AttestModelInput,
+        "attest_inference": AttestInferenceInput,
+    }
+
+
 # Every job type the platform runs, with the model its `input` must satisfy.
-JOB_INPUTS: dict[str, type[BaseModel]] = {"embed": EmbedInput}
+JOB_INPUTS: dict[str, type[BaseModel]] = _job_inputs()
+# Started only through the attestations API (they answer an attestation's nonce).
+INTERNAL_JOB_TYPES = frozenset({"attest_hardware", "attest_model", "attest_inference"})
 
 
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(min_length=1, max_length=32, description="Job type; one of: " + ", ".join(JOB_INPUTS))
+    type: str = Field(
+        min_length=1,
+        max_length=32,
+        description="Job type; one of: " + ", ".join(t for t in JOB_INPUTS if t not in INTERNAL_JOB_TYPES),
+    )
     input: dict[str, Any] = Field(description="Type-specific input, e.g. {document_id} for `embed`")
     backend: Backend | None = Field(None, description="Where to run it; the platform default when omitted")
     gpu: str | None = Field(
@@ -37,6 +54,12 @@ class JobCreate(BaseModel):
         max_length=32,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*!?$",
         description='GPU type for Modal ("L4", "A10G", "H100!" pins the type); ignored by other backends',
+    )
+    pool: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="GPU pool to run on: its backend and GPU type apply, and dispatch refuses the job while"
+        " the pool is not trusted (see /gpu-pools)",
     )
 
 
@@ -46,6 +69,7 @@ class JobOut(BaseModel):
     status: JobStatus
     backend: Backend
     gpu: str | None = Field(None, description="GPU type asked for")
+    pool: str | None = Field(None, description="GPU pool the job runs on")
     gpu_used: dict[str, Any] | None = Field(None, description="The device the job ran on, as it reported it")
     input: dict[str, Any]
     attempts: int

@@ -18,7 +18,15 @@ from lotabots.db.base import as_utc, new_id, utcnow
 from lotabots.errors import Conflict, NotFound, PayloadTooLarge, UnprocessableEntity
 from lotabots.jobs import repository as repo
 from lotabots.jobs.models import ACTIVE, Job, JobStatus
-from lotabots.jobs.schemas import JOB_INPUTS, DocumentIngestedDetail, EmbedInput, JobCreate, JobList, JobOut
+from lotabots.jobs.schemas import (
+    INTERNAL_JOB_TYPES,
+    JOB_INPUTS,
+    DocumentIngestedDetail,
+    EmbedInput,
+    JobCreate,
+    JobList,
+    JobOut,
+)
 from lotabots.jobs.spec import FAILED, SOURCE_JOBS
 from lotabots.observability import logger, metrics
 from lotabots.pagination import decode_time_cursor, encode_cursor
@@ -42,6 +50,7 @@ def job_out(job: Job) -> JobOut:
         status=JobStatus(job.status),
         backend=job.backend,  # type: ignore[arg-type]
         gpu=job.gpu,
+        pool=job.pool,
         gpu_used=job.gpu_used,
         input=job.input,
         attempts=job.attempts,
@@ -70,7 +79,7 @@ def validate_input(job_type: str, job_input: dict[str, Any]) -> BaseModel:
         raise UnprocessableEntity(
             f"unknown job type {job_type!r}",
             code="unknown_job_type",
-            details={"known_types": sorted(JOB_INPUTS)},
+            details={"known_types": sorted(set(JOB_INPUTS) - INTERNAL_JOB_TYPES)},
         )
     limit = settings().max_input_bytes
     size = len(json.dumps(job_input, separators=(",", ":"), default=str).encode())
@@ -116,12 +125,18 @@ def create_job(
     session: Session, principal: Principal, request: JobCreate, *, idempotency_key: str | None = None
 ) -> tuple[Job, bool]:
     """A new queued job (or, for a repeated Idempotency-Key, the job it created); (job, created)."""
+    if request.type in INTERNAL_JOB_TYPES:
+        raise UnprocessableEntity(
+            f"{request.type} jobs answer an attestation's nonce; start them with POST /attestations/...",
+            code="job_type_reserved",
+        )
     parsed = validate_input(request.type, request.input)
+    backend, gpu = _target(session, request)
     dedupe_key = f"api:{principal.user_id}:{idempotency_key}" if idempotency_key else None
     if dedupe_key:
         existing = repo.by_dedupe_key(session, dedupe_key)
         if existing is not None:
-            _same_request_or_conflict(existing, request, parsed)
+            _same_request_or_conflict(existing, request, parsed, backend, gpu)
             return existing, False
     cfg = settings()
     job_input = _resolve_input(session, principal, request.type, parsed)
@@ -129,8 +144,9 @@ def create_job(
         id=new_id(),
         type=request.type,
         status=JobStatus.QUEUED,
-        backend=request.backend or cfg.default_backend,
-        gpu=request.gpu,
+        backend=backend,
+        gpu=gpu,
+        pool=request.pool,
         input=job_input,
         attempts=0,
         max_attempts=cfg.max_attempts,
@@ -147,7 +163,7 @@ def create_job(
         existing = repo.by_dedupe_key(session, dedupe_key or "")
         if existing is None:
             raise
-        _same_request_or_conflict(existing, request, parsed)
+        _same_request_or_conflict(existing, request, parsed, backend, gpu)
         return existing, False
     audit.record(
         session,
@@ -155,21 +171,87 @@ def create_job(
         action="job.create",
         target_type="job",
         target_id=job.id,
-        details={"type": job.type, "backend": job.backend, "gpu": job.gpu, "input": job_input},
+        details={
+            "type": job.type,
+            "backend": job.backend,
+            "gpu": job.gpu,
+            "pool": job.pool,
+            "input": job_input,
+        },
     )
     metrics.add_metric(name="JobsCreated", unit="Count", value=1)
     logger.info("job created", extra={"job_id": job.id, "type": job.type, "backend": job.backend})
     return job, True
 
 
-def _same_request_or_conflict(existing: Job, request: JobCreate, parsed: BaseModel) -> None:
-    """A reused Idempotency-Key must carry the same request: type, input, backend and GPU."""
+def _pool(session: Session, name: str) -> Any:
+    from lotabots.attestation import repository as attestation_repo
+
+    pool = attestation_repo.pool(session, name)
+    if pool is None:
+        raise UnprocessableEntity(f"no GPU pool named {name!r}", code="unknown_pool")
+    return pool
+
+
+def create_internal_job(
+    session: Session,
+    *,
+    job_type: str,
+    job_input: dict[str, Any],
+    backend: str | None,
+    gpu: str | None,
+    pool: str | None,
+    timeout_s: int | None,
+    requested_by: str | None,
+    source: str,
+    dedupe_key: str | None = None,
+) -> Job:
+    """A job the platform starts for itself (attestations): same input contract as the API's."""
+    validate_input(job_type, job_input)
+    cfg = settings()
+    job = Job(
+        id=new_id(),
+        type=job_type,
+        status=JobStatus.QUEUED,
+        backend=backend or cfg.default_backend,
+        gpu=gpu,
+        pool=pool,
+        input=job_input,
+        attempts=0,
+        max_attempts=cfg.max_attempts,
+        timeout_s=timeout_s or cfg.timeout_seconds,
+        dedupe_key=dedupe_key,
+        requested_by=requested_by,
+        source=source,
+    )
+    session.add(job)
+    session.flush()
+    metrics.add_metric(name="JobsCreated", unit="Count", value=1)
+    return job
+
+
+def _target(session: Session, request: JobCreate) -> tuple[str, str | None]:
+    """(backend, GPU type) the request asks for: given, or its pool's, or the default backend."""
+    backend, gpu = request.backend, request.gpu
+    if request.pool:
+        pool = _pool(session, request.pool)
+        backend, gpu = backend or pool.backend, gpu or pool.gpu_type
+        if backend != pool.backend:
+            raise UnprocessableEntity(
+                f"pool {pool.name} runs on {pool.backend}, not {backend}", code="pool_backend_mismatch"
+            )
+    return backend or settings().default_backend, gpu
+
+
+def _same_request_or_conflict(
+    existing: Job, request: JobCreate, parsed: BaseModel, backend: str, gpu: str | None
+) -> None:
+    """A reused Idempotency-Key must carry the same request: type, input, pool, backend and GPU."""
     wanted = parsed.model_dump(mode="json")
     same = (
         existing.type == request.type
         and all(existing.input.get(k) == v for k, v in wanted.items())
-        and existing.backend == (request.backend or settings().default_backend)
-        and existing.gpu == request.gpu
+        and (existing.backend, existing.gpu, existing.pool) == (backend, gpu, request.pool)
     )
     if not same:
         raise Conflict(
@@ -350,6 +432,10 @@ def fail_job(
             "error": error[:MAX_ERROR_CHARS],
         },
     )
+    if job.type in INTERNAL_JOB_TYPES:
+        from lotabots.attestation import appraisal
+
+        appraisal.job_failed(session, job, error)
     metrics.add_metric(name="JobsFailed", unit="Count", value=1)
     logger.warning("job failed", extra={"job_id": job.id, "type": job.type, "error": error[:500]})
     return True

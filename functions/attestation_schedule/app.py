@@ -1,0 +1,26 @@
+"""The `reattest-gpu-pools` schedule: a fresh hardware attestation (new nonce) for every pool
+whose re-attestation interval has passed and that has none in flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lotabots.attestation import service
+from lotabots.db import session_scope
+from lotabots.jobs import service as jobs
+from lotabots.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    with session_scope() as session:
+        started = service.reattest_due(session)
+    for _attestation_id, job_id in started:
+        jobs.enqueue_quietly(job_id)
+    metrics.add_metric(name="PoolReattestations", unit="Count", value=len(started))
+    logger.info("re-attestation sweep", extra={"started": [a for a, _ in started]})
+    return {"started": [{"attestation_id": a, "job_id": j} for a, j in started]}
