@@ -10,7 +10,8 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK_VERSION := 2.1148.1
 CDK := npx --yes aws-cdk@$(CDK_VERSION)
 
-.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv
+.PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv \
+	tools sam-template sam-invoke smoke lock audit
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,5 +70,57 @@ gpu-image: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+## Release and operations tooling (docs/operations.md). SAM CLI, checkov and pip-audit pin their own
+## boto3/botocore/packaging, so each lives in its own venv under .tools/, never in .venv.
+TOOLS := .tools
+SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+PIP_AUDIT_VERSION := 2.10.1
+SAM_STAMP := $(TOOLS)/sam/.installed-$(SAM_CLI_VERSION)
+CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
+PIP_AUDIT_STAMP := $(TOOLS)/pip-audit/.installed-$(PIP_AUDIT_VERSION)
+SAM_DIR := build/sam
+SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
+
+$(SAM_STAMP):
+	rm -rf $(TOOLS)/sam && $(PYTHON) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+$(CHECKOV_STAMP):
+	rm -rf $(TOOLS)/checkov && $(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	@touch $@
+$(PIP_AUDIT_STAMP):
+	rm -rf $(TOOLS)/pip-audit && $(PYTHON) -m venv $(TOOLS)/pip-audit
+	$(TOOLS)/pip-audit/bin/pip install --quiet --disable-pip-version-check pip-audit==$(PIP_AUDIT_VERSION)
+	@touch $@
+
+## make tools: SAM CLI, checkov and pip-audit, each in its own venv (make test uses the first two)
+tools: $(SAM_STAMP) $(CHECKOV_STAMP) $(PIP_AUDIT_STAMP)
+
+## make sam-template: the SAM-ready variant of the stack (no SAR app, no remote layer, local endpoints)
+sam-template: $(STAMP)
+	cd infra/cdk && CDK_OUTDIR=../../$(SAM_DIR) ../../$(PY) app.py --sam-local
+	@echo "SAM template: $(SAM_TEMPLATE) (logical ids and events: samconfig.toml)"
+
+## make sam-invoke FN=AuthFunction EVENT=events/auth_login.json: sam build + sam local invoke (Docker)
+sam-invoke: $(SAM_STAMP) sam-template
+	$(TOOLS)/sam/bin/sam build
+	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=local-session-token \
+	  $(TOOLS)/sam/bin/sam local invoke $(FN) -e $(EVENT)
+
+## make smoke URL=https://<api>/<stage> [SMOKE_EMAIL=... SMOKE_PASSWORD=...]: check a deployed stage
+smoke: $(STAMP)
+	$(PY) -m infra.smoke $(URL)
+
+## make lock: re-resolve layers/core/requirements*.lock (Lambda's platform, with sha256 hashes)
+lock: $(STAMP)
+	$(PY) -m infra.lock
+
+## make audit: pip-audit the locked layer dependencies (needs the vulnerability service: not in make test)
+audit: $(PIP_AUDIT_STAMP)
+	for lock in layers/core/requirements*.lock; do \
+	  $(TOOLS)/pip-audit/bin/pip-audit --strict --disable-pip --require-hashes -r $$lock || exit 1; done
+
 clean:
-	rm -rf cdk.out build .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .local .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsR
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.alerts import service, sources
 from lotabots.db import session_scope
 from lotabots.observability import logger, metrics, tracer
