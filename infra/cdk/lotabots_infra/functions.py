@@ -103,7 +103,10 @@ def network_interface_statements(
     def arn(resource: str, name: str) -> str:
         return stack.format_arn(service="ec2", resource=resource, resource_name=name)
 
-    subnet_arns = [arn("subnet", subnet.subnet_id) for subnet in vpc.select_subnets(subnets).subnets]
+    subnet_arns = [
+        arn("subnet", subnet.subnet_id)
+        for subnet in vpc.select_subnets(subnet_type=subnets.subnet_type).subnets
+    ]
     return [
         iam.PolicyStatement(actions=VPC_DESCRIBE_ACTIONS, resources=["*"]),
         iam.PolicyStatement(

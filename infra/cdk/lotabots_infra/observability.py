@@ -2,8 +2,13 @@
 
 Every alarm notifies the KMS-encrypted SNS alert topic (subscribe on-call to it; `-c
 alarmEmail=...` adds an e-mail subscription). The same alarms also reach Slack through the
-platform's own alerting: the topology rule `alarms-to-alerts` forwards every CloudWatch
-"Alarm State Change" to the alert-events queue.
+platform's own alerting: the topology rule `alarms-to-alerts` forwards this stack's CloudWatch
+"Alarm State Change" events (alarm names start with `lotabots-<stage>-`) to the alert-events queue.
+
+Each function has an error alarm and a latency alarm on its `live` alias, one-minute periods so
+that CodeDeploy can roll a canary back within its five minutes (`releases.py`). The
+authorizer's error alarm watches its `AuthorizerFailures` metric, not Lambda's `Errors`: every
+refused token is a Lambda error by API Gateway's contract, and an expired token is no incident.
 """
 
 from __future__ import annotations
@@ -24,12 +29,38 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lotabots import topology
+from lotabots_infra.functions import METRICS_NAMESPACE
 from lotabots_infra.settings import StageSettings
 
 FIVE_MINUTES = Duration.minutes(5)
+ONE_MINUTE = Duration.minutes(1)
+# A function whose p99 duration stays above this share of its timeout is about to time out.
+LATENCY_ALARM_TIMEOUT_SHARE = 0.8
+LATENCY_EVALUATION_MINUTES = 3
+AUTHORIZER_FUNCTION = "authorizer"
 API_P99_THRESHOLD_MS = 3000
 API_5XX_THRESHOLD = 5
 MIN_OLDEST_MESSAGE_AGE_S = 600
+
+
+def platform_metric(
+    name: str,
+    service: str,
+    *,
+    statistic: str = "Sum",
+    label: str | None = None,
+    period: Duration = FIVE_MINUTES,
+) -> cloudwatch.Metric:
+    """A metric the functions publish with Powertools Metrics (EMF): namespace LotaBots,
+    dimension `service` = the topology function's name."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
 
 
 def oldest_message_threshold_s(queue: topology.Queue) -> int:
@@ -45,6 +76,7 @@ class Observability(Construct):
         *,
         settings: StageSettings,
         functions: Mapping[str, lambda_.Function],
+        aliases: Mapping[str, lambda_.Alias],
         queues: Mapping[str, sqs.Queue],
         dlqs: Mapping[str, sqs.Queue],
         api: apigw.RestApi,
@@ -78,14 +110,38 @@ class Observability(Construct):
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
+        # Per function: the alarms that roll a new version back (errors and latency).
+        self.release_alarms: dict[str, list[cloudwatch.Alarm]] = {}
 
         for name, fn in functions.items():
-            self._alarm(
+            spec = topology.function(name)
+            alias = aliases[name]
+            errors = self._alarm(
                 f"{name}-errors",
-                fn.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                (
+                    platform_metric("AuthorizerFailures", name, period=ONE_MINUTE)
+                    if name == AUTHORIZER_FUNCTION
+                    else alias.metric_errors(period=ONE_MINUTE, statistic="Sum")
+                ),
                 threshold=1,
-                description=f"{name} raised errors",
+                description=(
+                    f"{name} failed (keys unreadable or a crash; refused tokens do not count)"
+                    if name == AUTHORIZER_FUNCTION
+                    else f"{name} raised errors"
+                ),
             )
+            latency_ms = int(spec.timeout_s * 1000 * LATENCY_ALARM_TIMEOUT_SHARE)
+            latency = self._alarm(
+                f"{name}-latency",
+                alias.metric_duration(period=ONE_MINUTE, statistic="p99"),
+                threshold=latency_ms,
+                evaluation_periods=LATENCY_EVALUATION_MINUTES,
+                description=(
+                    f"{name} p99 duration above {latency_ms} ms ({LATENCY_ALARM_TIMEOUT_SHARE:.0%} of its "
+                    f"{spec.timeout_s} s timeout) for {LATENCY_EVALUATION_MINUTES} minutes"
+                ),
+            )
+            self.release_alarms[name] = [errors, latency]
             self._alarm(
                 f"{name}-throttles",
                 fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
@@ -203,6 +259,109 @@ class Observability(Construct):
                     cluster.metric_cpu_utilization(period=FIVE_MINUTES),
                 ],
                 width=24,
+            ),
+        )
+
+        self._platform_widgets(functions)
+
+    def _platform_widgets(self, functions: Mapping[str, lambda_.Function]) -> None:
+        """GPU jobs, the platform's own metrics, alarm status and concurrency."""
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="GPU jobs",
+                left=[
+                    platform_metric("JobsQueued", "job_results", statistic="Maximum", label="queued"),
+                    platform_metric("JobsRunning", "job_results", statistic="Maximum", label="running"),
+                ],
+                right=[
+                    platform_metric("JobsCreated", "jobs", label="created (API)"),
+                    platform_metric("JobsDispatched", "job_dispatch", label="dispatched"),
+                    platform_metric("JobsSucceeded", "job_results", label="succeeded"),
+                    platform_metric("JobsFailed", "job_results", label="failed"),
+                    platform_metric("JobsTimedOut", "job_results", label="timed out"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="GPU job duration (s)",
+                left=[
+                    platform_metric("JobDuration", "job_results", statistic="p50", label="p50"),
+                    platform_metric("JobDuration", "job_results", statistic="p99", label="p99"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="GPU utilisation (%, job telemetry)",
+                left=[
+                    platform_metric("GpuUtilization", "job_results", statistic="Average", label="mean"),
+                    platform_metric("GpuUtilization", "job_results", statistic="Minimum", label="lowest job"),
+                ],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Sign-ins",
+                left=[
+                    platform_metric("Logins", "auth", label="logins"),
+                    platform_metric("LoginFailures", "auth", label="failed logins"),
+                    platform_metric("UsersRegistered", "auth", label="registrations"),
+                ],
+                right=[
+                    platform_metric("AuthorizerDenials", AUTHORIZER_FUNCTION, label="refused tokens"),
+                    platform_metric("AuthorizerFailures", AUTHORIZER_FUNCTION, label="authorizer failures"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Documents",
+                left=[
+                    platform_metric("DocumentsIngested", "document_ingest", label="ingested"),
+                    platform_metric("DocumentsRejected", "document_ingest", label="rejected"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Alerts and notifications",
+                left=[
+                    platform_metric("AlertsReceived", "alerts", label="posted (API)"),
+                    platform_metric("AlertEventsIngested", "alert_ingest", label="from events"),
+                    platform_metric("AlertNotificationsCreated", "alert_flush", label="notifications"),
+                ],
+                right=[
+                    platform_metric("NotificationsDelivered", "alert_notify", label="delivered"),
+                    platform_metric("NotificationsLogged", "alert_notify", label="logged (no Slack token)"),
+                    platform_metric("NotificationsDeferred", "alert_notify", label="deferred (retrying)"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms",
+                alarms=list(self.alarms.values()),
+                sort_by=cloudwatch.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+                width=12,
+                height=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Concurrency",
+                left=[
+                    fn.metric("ConcurrentExecutions", period=FIVE_MINUTES, statistic="Maximum", label=name)
+                    for name, fn in functions.items()
+                ],
+                right=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Lambda",
+                        metric_name="UnreservedConcurrentExecutions",
+                        period=FIVE_MINUTES,
+                        statistic="Maximum",
+                        label="account: unreserved in use",
+                    )
+                ],
+                width=12,
+                height=8,
             ),
         )
 
