@@ -11,7 +11,7 @@ CDK_VERSION := 2.1148.1
 CDK := npx --yes aws-cdk@$(CDK_VERSION)
 
 .PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv \
-	tools sam-template sam-invoke smoke lock audit
+	tools sam-template sam-invoke dev-for-sam smoke lock audit
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +102,13 @@ tools: $(SAM_STAMP) $(CHECKOV_STAMP) $(PIP_AUDIT_STAMP)
 sam-template: $(STAMP)
 	cd infra/cdk && CDK_OUTDIR=../../$(SAM_DIR) ../../$(PY) app.py --sam-local
 	@echo "SAM template: $(SAM_TEMPLATE) (logical ids and events: samconfig.toml)"
+
+## make dev-for-sam: the local stack reachable from containers on the ports events/env.json names
+## (moto 5000, Parameters extension 2773, PostgreSQL: containers cannot share the SQLite file)
+SAM_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/lotabots
+dev-for-sam: $(STAMP)
+	LOTABOTS_HOST=0.0.0.0 LOTABOTS_MOTO_PORT=5000 LOTABOTS_EXTENSION_PORT=2773 \
+	  DATABASE_URL=$(SAM_DATABASE_URL) $(PY) -m devstack
 
 ## make sam-invoke FN=AuthFunction EVENT=events/auth_login.json: sam build + sam local invoke (Docker)
 sam-invoke: $(SAM_STAMP) sam-template

@@ -49,10 +49,10 @@ class LocalStack:
         local = config.load(LocalSettings)
         Path(local.state_dir).mkdir(parents=True, exist_ok=True)
 
-        self._start_moto(local.moto_port)
+        self._start_moto(local)
         self._provision()
         self._migrate_and_bootstrap()
-        self._start_parameters_extension()
+        self._start_parameters_extension(local)
         config.reset()
         aws.reset()
 
@@ -69,16 +69,16 @@ class LocalStack:
 
     # Components ------------------------------------------------------------------
 
-    def _start_moto(self, port: int) -> None:
+    def _start_moto(self, local: LocalSettings) -> None:
         from moto.server import ThreadedMotoServer
 
         from lotabots import aws, config
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto = ThreadedMotoServer(ip_address=local.host, port=local.moto_port, verbose=False)
         self._moto.start()
-        host, bound = self._moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{bound}"
+        _host, bound = self._moto.get_host_and_port()
+        self.moto_url = f"http://{local.connect_host}:{bound}"
         environment.point_at_moto(os.environ, self.moto_url)
         config.reset()
         aws.reset()
@@ -106,10 +106,10 @@ class LocalStack:
         log.info("database %s migrated", make_url(url).render_as_string(hide_password=True))
         bootstrap_admin()
 
-    def _start_parameters_extension(self) -> None:
+    def _start_parameters_extension(self, local: LocalSettings) -> None:
         from devstack import parameters_extension
 
-        server, url = parameters_extension.start("127.0.0.1", 0)
+        server, url = parameters_extension.start(local.host, local.extension_port, local.connect_host)
         self._servers.append(("parameters extension", server))
         os.environ["PARAMETERS_EXTENSION_URL"] = url
         log.info("Parameters and Secrets extension on %s", url)
@@ -151,7 +151,7 @@ class LocalStack:
                 f"cannot listen on {local.host}:{local.port} ({exc}); set LOTABOTS_PORT"
             ) from exc
         self._servers.insert(0, ("gateway", server))
-        self.url = f"http://{local.host}:{server.server_port}"
+        self.url = f"http://{local.connect_host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
 
     def _start_pollers(self, registry: Any, region: str, retry_s: int) -> None:

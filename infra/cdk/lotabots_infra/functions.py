@@ -63,6 +63,11 @@ def check_visibility_timeouts() -> None:
                 )
 
 
+def sam_logical_id(function_name: str) -> str:
+    """Logical id of a topology function in the SAM variant: `alert_notify` → `AlertNotifyFunction`."""
+    return f"{pascal(function_name)}Function"
+
+
 def uses_snap_start(spec: topology.Function, settings: StageSettings) -> bool:
     """SnapStart for every Python function that serves traffic, unless the stage keeps it warm
     with provisioned concurrency (not both on one version). The migration function runs once
@@ -207,6 +212,11 @@ class Functions(Construct):
                 ),
                 **vpc_args,  # type: ignore[arg-type]
             )
+            if settings.sam_local:
+                # Readable ids for `sam local invoke <id>` (samconfig.toml lists them).
+                sam_resource = fn.node.default_child
+                assert isinstance(sam_resource, lambda_.CfnFunction)
+                sam_resource.override_logical_id(sam_logical_id(spec.name))
             alias = lambda_.Alias(
                 self,
                 f"{name}Live",

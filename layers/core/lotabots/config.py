@@ -150,9 +150,13 @@ class AlertSettings(_Base):
 class LocalSettings(_Base):
     """Settings of the developer's local stack only (never read in Lambda)."""
 
+    # Where the gateway, moto and the Parameters extension listen. `0.0.0.0` exposes them to
+    # containers (`sam local invoke`); clients in this process still use 127.0.0.1.
     host: str = Field("127.0.0.1", alias="LOTABOTS_HOST")
     port: int = Field(3000, alias="LOTABOTS_PORT", gt=0, lt=65536)
+    # 0: a free port. Fixed ports let events/env.json name them (5000 and 2773 there).
     moto_port: int = Field(0, alias="LOTABOTS_MOTO_PORT", ge=0, lt=65536)
+    extension_port: int = Field(0, alias="LOTABOTS_EXTENSION_PORT", ge=0, lt=65536)
     state_dir: str = Field(".local", alias="LOTABOTS_STATE_DIR")
     # Time runs this many times faster for the EventBridge schedules (tests use e.g. 30).
     schedule_speedup: float = Field(1.0, alias="LOTABOTS_SCHEDULE_SPEEDUP", gt=0)
@@ -165,6 +169,11 @@ class LocalSettings(_Base):
     @classmethod
     def _strip_host(cls, value: str) -> str:
         return value.strip()
+
+    @property
+    def connect_host(self) -> str:
+        """The address this process uses to reach its own listeners."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
 
 
 @cache
