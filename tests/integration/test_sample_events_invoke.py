@@ -26,6 +26,7 @@ BROKEN_EVENT_CODES = frozenset(
     {"route_not_found", "validation_error", "malformed_json", "unauthorized", "forbidden", "internal_error"}
 )
 API_EVENTS = [e for e in sample_events() if e.kind == "api"]
+TRIGGER_EVENTS = [e for e in sample_events() if e.kind not in ("api", "other")]
 
 
 def test_every_route_in_the_access_map_has_a_sample_event() -> None:
