@@ -10,6 +10,18 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK_VERSION := 2.1148.1
 CDK := npx --yes aws-cdk@$(CDK_VERSION)
 
+## Release and operations tooling (docs/operations.md). SAM CLI, checkov and pip-audit pin their own
+## boto3/botocore/packaging, so each lives in its own venv under .tools/, never in .venv.
+TOOLS := .tools
+SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+PIP_AUDIT_VERSION := 2.10.1
+SAM_STAMP := $(TOOLS)/sam/.installed-$(SAM_CLI_VERSION)
+CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
+PIP_AUDIT_STAMP := $(TOOLS)/pip-audit/.installed-$(PIP_AUDIT_VERSION)
+SAM_DIR := build/sam
+SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
+
 .PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv \
 	tools sam-template sam-invoke dev-for-sam smoke lock audit
 
@@ -25,9 +37,9 @@ venv: $(STAMP)
 dev: $(STAMP)
 	$(PY) -m devstack
 
-## make test: lint, types, unit, integration, infra, e2e
-test: $(STAMP) lint typecheck
-	$(PY) -m pytest -n 2 --dist loadgroup tests $(PYTEST_ARGS)
+## make test: lint, types, unit, integration, infra (with SAM CLI and checkov), e2e
+test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) lint typecheck
+	LOTABOTS_REQUIRE_TOOLS=1 $(PY) -m pytest -n 2 --dist loadgroup tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -40,8 +52,8 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
-infra: $(STAMP)
-	$(PY) -m pytest tests/infra
+infra: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
+	LOTABOTS_REQUIRE_TOOLS=1 $(PY) -m pytest tests/infra
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
@@ -69,18 +81,6 @@ gpu-image: $(STAMP)
 ## make bench: benchmarks, results in docs/benchmarks.md
 bench: $(STAMP)
 	$(PY) -m bench
-
-## Release and operations tooling (docs/operations.md). SAM CLI, checkov and pip-audit pin their own
-## boto3/botocore/packaging, so each lives in its own venv under .tools/, never in .venv.
-TOOLS := .tools
-SAM_CLI_VERSION := 1.170.0
-CHECKOV_VERSION := 3.3.30
-PIP_AUDIT_VERSION := 2.10.1
-SAM_STAMP := $(TOOLS)/sam/.installed-$(SAM_CLI_VERSION)
-CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
-PIP_AUDIT_STAMP := $(TOOLS)/pip-audit/.installed-$(PIP_AUDIT_VERSION)
-SAM_DIR := build/sam
-SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
 
 $(SAM_STAMP):
 	rm -rf $(TOOLS)/sam && $(PYTHON) -m venv $(TOOLS)/sam
