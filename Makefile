@@ -23,7 +23,7 @@ SAM_DIR := build/sam
 SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
 
 .PHONY: dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv \
-	tools sam-template sam-invoke dev-for-sam smoke lock audit
+	tools sam-template sam-invoke dev-for-sam smoke checkov lock audit
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy layers/core/lotabots functions devstack gpu_jobs infra/cdk bench
+	$(VENV)/bin/mypy layers/core/lotabots functions devstack gpu_jobs infra/cdk infra/smoke.py bench
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
@@ -118,11 +118,16 @@ sam-invoke: $(SAM_STAMP) sam-template
 
 ## make smoke URL=https://<api>/<stage> [SMOKE_EMAIL=... SMOKE_PASSWORD=...]: check a deployed stage
 smoke: $(STAMP)
-	$(PY) -m infra.smoke $(URL)
+	$(PY) infra/smoke.py $(URL)
+
+## make checkov: checkov on cdk.out (after make synth) with the reasoned skips of infra/checkov-skips.yaml
+checkov: $(CHECKOV_STAMP) $(STAMP)
+	$(TOOLS)/checkov/bin/checkov --directory cdk.out --framework cloudformation --quiet --compact \
+	  --skip-download --skip-check "$$($(PY) -c 'import yaml; print(",".join(yaml.safe_load(open("infra/checkov-skips.yaml"))))')"
 
 ## make lock: re-resolve layers/core/requirements*.lock (Lambda's platform, with sha256 hashes)
 lock: $(STAMP)
-	$(PY) -m infra.lock
+	cd infra/cdk && ../../$(PY) -m lotabots_infra.lock
 
 ## make audit: pip-audit the locked layer dependencies (needs the vulnerability service: not in make test)
 audit: $(PIP_AUDIT_STAMP)

@@ -133,3 +133,13 @@ def sam_synth() -> Iterator[SamSynth]:
         app.synth()
         path = Path(tmp) / f"{stack_name('dev')}.template.json"
         yield SamSynth(outdir=Path(tmp), template_path=path, template=json.loads(path.read_text()))
+
+
+def live_alias(synth: Synth, function_logical_id: str) -> str:
+    """The logical id of a function's `live` alias (what every invoker calls)."""
+    (alias_id,) = [
+        logical_id
+        for logical_id, alias in synth.of_type("AWS::Lambda::Alias").items()
+        if ref_id(alias["Properties"]["FunctionName"]) == function_logical_id
+    ]
+    return alias_id

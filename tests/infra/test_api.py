@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lotabots import access, topology
-from tests.infra.conftest import Synth, functions_by_service, mentions, ref_id
+from tests.infra.conftest import Synth, functions_by_service, live_alias, mentions, ref_id
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -68,7 +68,10 @@ def test_every_route_has_a_method_public_ones_without_authorizer_others_with_it(
         assert props is not None, f"{method} {template} has no API Gateway method"
         owner = topology.function_for_path(re.sub(r"\{[^}]+\}", "x", template))
         assert owner is not None
-        assert mentions(props["Integration"]["Uri"], deployed[owner.name][0]), (method, template)
+        assert mentions(props["Integration"]["Uri"], live_alias(synth, deployed[owner.name][0])), (
+            method,
+            template,
+        )
         assert props["Integration"]["Type"] == "AWS_PROXY"
         if roles:
             assert props["AuthorizationType"] == "CUSTOM", (method, template)
@@ -99,7 +102,7 @@ def test_request_authorizer_reads_the_authorization_header_and_caches_for_five_m
     assert props["Type"] == "REQUEST"
     assert props["IdentitySource"] == "method.request.header.Authorization"
     assert props["AuthorizerResultTtlInSeconds"] == 300
-    assert mentions(props["AuthorizerUri"], functions_by_service(synth)["authorizer"][0])
+    assert mentions(props["AuthorizerUri"], live_alias(synth, functions_by_service(synth)["authorizer"][0]))
 
 
 def test_stage_has_tracing_json_access_logs_metrics_and_stricter_auth_throttling(synth: Synth) -> None:

@@ -32,8 +32,8 @@ BASELINE = frozenset(
         "ec2:UnassignPrivateIpAddresses",
     }
 )
-READ_SECRET = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
-SEND = ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+READ_SECRET = ("secretsmanager:GetSecretValue",)
+SEND = ("sqs:SendMessage",)
 # An SQS event source mapping: includes ChangeMessageVisibility, which dispatch and notify use to
 # delay a retried message.
 CONSUME = (

@@ -65,6 +65,7 @@ class LotaBotsStack(Stack):
             secrets=self.secrets,
             messaging=self.messaging,
             gpu=self.gpu,
+            stage=settings.stage,
         )
         self.functions = Functions(
             self,
