@@ -61,11 +61,15 @@ e2e: $(STAMP)
 synth: $(STAMP)
 	cd infra/cdk && ../../$(PY) app.py
 
+## make deploy [CDK_ARGS="-c stage=prod"] [CDK_APPROVAL=never]: stack outputs land in cdk-outputs.json
+CDK_ARGS ?=
+CDK_APPROVAL ?= broadening
 deploy: $(STAMP)
-	cd infra/cdk && $(CDK) deploy --app "../../$(PY) app.py" --output ../../cdk.out --require-approval broadening --all
+	cd infra/cdk && $(CDK) deploy --app "../../$(PY) app.py" --output ../../cdk.out --all \
+	  --require-approval $(CDK_APPROVAL) --outputs-file ../../cdk-outputs.json $(CDK_ARGS)
 
 diff: $(STAMP)
-	cd infra/cdk && $(CDK) diff --app "../../$(PY) app.py" --output ../../cdk.out --all
+	cd infra/cdk && $(CDK) diff --app "../../$(PY) app.py" --output ../../cdk.out --all $(CDK_ARGS)
 
 ## make gpu-image: build gpu_jobs/Dockerfile and push it to the stack's ECR repository (needs Docker,
 ## the AWS CLI and a deployed stack; the tag must match the deploy's -c gpuImageTag, default the version)
