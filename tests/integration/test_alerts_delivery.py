@@ -162,6 +162,18 @@ def test_rate_limit_beyond_budget_is_retried_by_the_outbox_after_retry_after(sla
     assert _resend() == []
 
 
+def test_during_a_rate_limit_pause_poison_still_fails_and_done_ones_stay_done(slack: MockSlack) -> None:
+    _, done = _fire({"alertname": "Done", "source": "api"})
+    assert _notify(done) == {"batchItemFailures": []}
+    _, body = _fire({"alertname": "Limited", "source": "api"})
+    slack.fail_next("rate_limit", retry_after=120)
+    unknown = json.dumps({"notification_id": "0" * 32})
+    result = _notify(body, unknown, done)  # the 429 starts the pause; the rest is handled within it
+    assert len(result["batchItemFailures"]) == 1  # only the unknown notification (to the DLQ path)
+    assert _row(done).status == "delivered" and _row(body).status == "failed"
+    assert len(slack.posts()) == 1
+
+
 def test_server_errors_are_retried_in_the_call_then_by_the_outbox(slack: MockSlack) -> None:
     alert_id, body = _fire({"alertname": "Flaky", "source": "api"})
     slack.fail_next("server_error", count=1)

@@ -45,8 +45,9 @@ from sqlalchemy.orm import Session
 from lotabots import aws
 from lotabots import config as settings_module
 from lotabots.alerts import configuration, repository
-from lotabots.alerts.configuration import AlertsConfig
+from lotabots.alerts.configuration import AlertsConfig, Route
 from lotabots.alerts.engine import decide
+from lotabots.alerts.models import AlertGroup
 from lotabots.alerts.repository import MemberView
 from lotabots.alerts.service import MuteContext, mute_context
 from lotabots.config import AlertSettings
@@ -114,8 +115,8 @@ def _common_labels(members: Sequence[MemberView]) -> dict[str, str]:
 
 def _payload(
     created: str,
-    group: Any,
-    route: Any,
+    group: AlertGroup,
+    route: Route,
     kind: str,
     firing: list[MemberView],
     resolved: list[MemberView],

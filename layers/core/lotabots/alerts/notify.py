@@ -262,7 +262,12 @@ def _find_earlier_post(token: str, claim: _Claim, deadline: float) -> tuple[str,
 def _defer(notification_id: str, wait_s: float, reason: str) -> Outcome:
     retry_at = utcnow() + timedelta(seconds=math.ceil(max(0.0, wait_s)))
     with session_scope() as session:
-        repository.defer_notification(session, notification_id, retry_at)
+        if not repository.defer_notification(session, notification_id, retry_at):
+            row = repository.get_notification(session, notification_id)
+            if row is None:  # a poison message stays poison, even during a pause
+                raise LookupError(f"notification {notification_id} does not exist")
+            if row.status in FINAL_STATUSES:
+                return Outcome("duplicate", row.slack_ts)
     return Outcome("deferred", retry_at=retry_at, reason=reason)
 
 

@@ -372,9 +372,11 @@ def reschedule(session: Session, moves: Sequence[tuple[str, datetime, datetime]]
         session.execute(statement, list(part))
 
 
-def defer_notification(session: Session, notification_id: str, at: datetime) -> None:
-    """A delivery that did not start (rate-limit pause, no time left): retry at `at`."""
-    session.execute(
+def defer_notification(session: Session, notification_id: str, at: datetime) -> bool:
+    """A delivery that did not start (rate-limit pause, no time left): retry at `at`.
+
+    False if there was nothing to defer (done, being sent, or no such notification)."""
+    result = session.execute(
         update(AlertNotification)
         .where(
             AlertNotification.id == notification_id,
@@ -383,6 +385,7 @@ def defer_notification(session: Session, notification_id: str, at: datetime) -> 
         .values(next_attempt_at=at)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
