@@ -6,7 +6,6 @@ between post and record, chat.update on resolve, token from Secrets Manager."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,19 +42,8 @@ receivers:
     channel: {CHANNEL_ID}
 """
 
-alerting = alerts_helpers.alerting  # the fixture
-
-
-@pytest.fixture
-def slack(alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[MockSlack]:
-    with MockSlack() as server:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
-        monkeypatch.setenv("SLACK_API_URL", server.base_url)
-        # Generous enough for a loaded CI machine; the timeout test shortens it.
-        monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "5")
-        monkeypatch.setenv("ALERTS_NOTIFY_STALE_SECONDS", "60")
-        reset_alerting_caches()
-        yield server
+alerting = alerts_helpers.alerting  # the fixtures
+slack = alerts_helpers.slack
 
 
 @pytest.fixture

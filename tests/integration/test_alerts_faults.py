@@ -14,7 +14,6 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,24 +78,20 @@ def _poller(function: str, queue: str) -> QueuePoller:
 
 
 @pytest.fixture
-def pipeline(alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    with MockSlack() as slack:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
-        monkeypatch.setenv("SLACK_API_URL", slack.base_url)
-        monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "5")
-        monkeypatch.setenv("SLACK_SERVER_ERROR_RETRIES", "0")  # one request per attempt: a fast test
-        alerts_helpers.reset_alerting_caches()
-        sqs = aws.client("sqs")
-        dlqs = {q.name: sqs.get_queue_url(QueueName=f"{q.name}-dlq")["QueueUrl"] for q in topology.QUEUES}
-        yield Pipeline(
-            slack=slack,
-            notify=_poller("alert_notify", "alert-notify"),
-            events=_poller("alert_ingest", "alert-events"),
-            dlqs=dlqs,
-        )
+def pipeline(slack: MockSlack, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    monkeypatch.setenv("SLACK_SERVER_ERROR_RETRIES", "0")  # one request per attempt: a fast test
+    alerts_helpers.reset_alerting_caches()
+    sqs = aws.client("sqs")
+    return Pipeline(
+        slack=slack,
+        notify=_poller("alert_notify", "alert-notify"),
+        events=_poller("alert_ingest", "alert-events"),
+        dlqs={q.name: sqs.get_queue_url(QueueName=f"{q.name}-dlq")["QueueUrl"] for q in topology.QUEUES},
+    )
 
 
-alerting = alerts_helpers.alerting  # the fixture
+alerting = alerts_helpers.alerting  # the fixtures
+slack = alerts_helpers.slack
 
 
 def _ingest(labels: dict[str, str], at: datetime) -> str:

@@ -175,24 +175,10 @@ def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
             uncertain_since = row.sending_since
         if repository.newer_delivered_exists(session, row.group_id, row.seq):
             # A later snapshot of the same group already reached the channel.
-            if repository.transition_notification(
-                session,
-                notification_id,
-                row.status,
-                {"status": "superseded", "next_attempt_at": None, "updated_at": now},
-            ):
-                repository.add_delivery(
-                    session,
-                    {
-                        "id": new_id(),
-                        "notification_id": notification_id,
-                        "attempt": row.attempts + 1,
-                        "status": "superseded",
-                        "method": "none",
-                        "channel": row.channel,
-                        "at": now,
-                    },
-                )
+            undone = repository.UndoneNotification(
+                row.id, row.seq, row.status, row.kind, row.attempts, row.channel
+            )
+            repository.supersede(session, [undone], now, posted_too=True)
             return Outcome("superseded")
         attempt = row.attempts + 1
         # Should this consumer die mid-send, the outbox sends it again once the claim is stale.

@@ -424,10 +424,14 @@ def notification_items(session: Session, notification_id: str) -> set[tuple[str,
     return {(alert_id, state) for alert_id, state in rows}
 
 
-def supersede(session: Session, notifications: Sequence[UndoneNotification], now: datetime) -> None:
-    """Replace undone notifications that never reached Slack (a newer snapshot, or nothing to say)."""
+def supersede(
+    session: Session, notifications: Sequence[UndoneNotification], now: datetime, *, posted_too: bool = False
+) -> None:
+    """Mark undone notifications replaced: by default only those that never reached Slack (a newer
+    snapshot, or nothing left to say); `posted_too` also those that may have (`sending`,
+    `uncertain`), once a newer one of their group is known to be in the channel."""
     for row in notifications:
-        if row.status not in UNPOSTED_STATUSES:
+        if not posted_too and row.status not in UNPOSTED_STATUSES:
             continue
         if transition_notification(
             session, row.id, row.status, {"status": "superseded", "next_attempt_at": None, "updated_at": now}
