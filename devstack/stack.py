@@ -62,7 +62,13 @@ class LocalStack:
         registry = self._load_functions(core.aws_region)
         self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
         self._start_schedules(registry, core.aws_region, local.schedule_speedup)
-        self._start_dlq_alarms(core.stage, core.aws_region, core.event_bus_name, local.dlq_alarm_seconds)
+        self._start_dlq_alarms(
+            core.stage,
+            core.aws_region,
+            core.event_bus_name,
+            local.dlq_alarm_seconds,
+            local.delivery_lag_alarm_seconds,
+        )
         # Last, so that an answer on /health means everything else is running.
         self._start_gateway(registry, local, auth.authorizer_cache_seconds, core.stage, core.aws_region)
         self._write_info(Path(local.state_dir))
@@ -196,21 +202,27 @@ class LocalStack:
                 )
                 self._spawn(runner)
 
-    def _start_dlq_alarms(self, stage: str, region: str, bus: str, interval_s: float) -> None:
-        from devstack.alarms import DlqAlarmWatcher
+    def _start_dlq_alarms(
+        self, stage: str, region: str, bus: str, interval_s: float, delivery_lag_alarm_s: float
+    ) -> None:
+        from devstack.alarms import DeliveryLagAlarm, DlqAlarmWatcher
         from lotabots import topology
 
         sqs = _own_client("sqs")
+        events = _own_client("events")
         dlqs = {q.name: sqs.get_queue_url(QueueName=f"{q.name}-dlq")["QueueUrl"] for q in topology.QUEUES}
         watcher = DlqAlarmWatcher(
             sqs=sqs,
-            events=_own_client("events"),
+            events=events,
             dlq_urls=dlqs,
             stage=stage,
             region=region,
             bus=bus,
             stop=self.stop_event,
             interval_s=interval_s,
+            delivery_lag=DeliveryLagAlarm(
+                events=events, stage=stage, region=region, bus=bus, threshold_s=delivery_lag_alarm_s
+            ),
         )
         self._spawn(watcher)
 

@@ -48,7 +48,12 @@ def record_handler(record: AlertEventRecord) -> None:
     metrics.add_metric(name="AlertEventsIngested", unit="Count", value=1)
     logger.info(
         "event ingested",
-        extra={"created": result.created, "updated": result.updated, "ignored": result.ignored},
+        # Not "created": a LogRecord attribute name in `extra` raises KeyError (after the commit).
+        extra={
+            "alerts_created": result.created,
+            "alerts_updated": result.updated,
+            "alerts_ignored": result.ignored,
+        },
     )
 
 

@@ -179,6 +179,25 @@ def test_alarm_names_carry_the_severity_the_alerting_code_reads(synth: Synth) ->
 
     names = [v["Properties"]["AlarmName"] for v in synth.of_type("AWS::CloudWatch::Alarm").values()]
     for name in names:
-        expected = "critical" if name.endswith(("-dlq-depth-critical", "-api-5xx-critical")) else "warning"
+        critical = ("-dlq-depth-critical", "-api-5xx-critical", "-alert-delivery-lag-critical")
+        expected = "critical" if name.endswith(critical) else "warning"
         assert alarm_severity(name) == expected, name
-    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 2
+    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 3
+
+
+def test_a_slack_outage_alarms_by_email_not_through_slack(synth: Synth) -> None:
+    """alert_flush publishes how long groups have waited for Slack; 10 minutes of it (or no
+    datapoint: the flush, which retries, is not running) alarms the SNS topic on-call gets."""
+    from lotabots.alerts.metrics import DELIVERY_LAG_METRIC
+
+    [alarm] = [
+        v["Properties"]
+        for v in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if v["Properties"]["AlarmName"] == "lotabots-dev-alert-delivery-lag-critical"
+    ]
+    assert alarm["MetricName"] == DELIVERY_LAG_METRIC and alarm["Namespace"] == "LotaBots"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "alert_flush"}]
+    assert alarm["Threshold"] == 600 and alarm["TreatMissingData"] == "breaching"
+    topic_id = synth.logical_id(synth.stack.observability.topic)
+    assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+    assert [ref_id(a) for a in alarm["OKActions"]] == [topic_id]

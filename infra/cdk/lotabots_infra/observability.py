@@ -9,6 +9,11 @@ Each function has an error alarm and a latency alarm on its `live` alias, one-mi
 that CodeDeploy can roll a canary back within its five minutes (`releases.py`). The
 authorizer's error alarm watches its `AuthorizerFailures` metric, not Lambda's `Errors`: every
 refused token is a Lambda error by API Gateway's contract, and an expired token is no incident.
+
+A Slack outage cannot announce itself in Slack: the `alert-delivery-lag` alarm watches how long
+alert groups have waited for Slack to accept a notification (published every minute by
+alert_flush) and reaches on-call through SNS/e-mail. Missing data counts as breaching: no
+datapoint means the flush schedule, which also retries undelivered notifications, is not running.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lotabots import topology
+from lotabots.alerts.metrics import DELIVERY_LAG_METRIC
 from lotabots_infra.functions import METRICS_NAMESPACE
 from lotabots_infra.settings import StageSettings
 
@@ -41,6 +47,9 @@ AUTHORIZER_FUNCTION = "authorizer"
 API_P99_THRESHOLD_MS = 3000
 API_5XX_THRESHOLD = 5
 MIN_OLDEST_MESSAGE_AGE_S = 600
+# Slack has kept an alert group waiting this long: an outage (or a revoked token, a missing
+# channel). Notifications are kept and retried meanwhile; this tells on-call by e-mail.
+ALERT_DELIVERY_LAG_THRESHOLD_S = 600
 
 
 def platform_metric(
@@ -167,6 +176,24 @@ class Observability(Construct):
                 description=f"messages landed in the {name} dead-letter queue",
                 severity="critical",
             )
+        self._alarm(
+            "alert-delivery-lag",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=DELIVERY_LAG_METRIC,
+                dimensions_map={"service": "alert_flush"},
+                period=Duration.minutes(1),
+                statistic="Maximum",
+            ),
+            threshold=ALERT_DELIVERY_LAG_THRESHOLD_S,
+            evaluation_periods=3,
+            description=(
+                f"Slack has not accepted alert notifications for over {ALERT_DELIVERY_LAG_THRESHOLD_S // 60}"
+                " minutes (outage, token or channel); they are kept and retried until it does"
+            ),
+            severity="critical",
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
         self._alarm(
             "api-5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
@@ -374,6 +401,7 @@ class Observability(Construct):
         description: str,
         evaluation_periods: int = 1,
         severity: str = "warning",
+        treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -384,7 +412,7 @@ class Observability(Construct):
             threshold=threshold,
             evaluation_periods=evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=treat_missing_data,
         )
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         alarm.add_ok_action(actions.SnsAction(self.topic))

@@ -142,9 +142,13 @@ class AlertSettings(_Base):
     slack_server_error_retries: int = Field(2, alias="SLACK_SERVER_ERROR_RETRIES", ge=0, le=10)
     # A delivery claimed longer ago than this without an outcome is treated as crashed mid-send.
     notify_stale_after_s: int = Field(120, alias="ALERTS_NOTIFY_STALE_SECONDS", gt=0)
-    # Redelivery delay after a failed delivery: base * 2^(receive count - 1), capped.
+    # Retry of a failed delivery (by the outbox, for as long as Slack fails):
+    # base * 2^(attempt - 1), capped, never sooner than Slack's Retry-After.
     notify_retry_base_s: int = Field(10, alias="ALERTS_NOTIFY_RETRY_BASE_SECONDS", ge=0)
     notify_retry_max_s: int = Field(300, alias="ALERTS_NOTIFY_RETRY_MAX_SECONDS", ge=0, le=43200)
+    # A queued notification with no recorded outcome this long after it was sent (its message
+    # was lost or dead-lettered) is sent to the notify queue again.
+    notify_resend_after_s: int = Field(900, alias="ALERTS_NOTIFY_RESEND_AFTER_SECONDS", gt=0, le=43200)
 
 
 class LocalSettings(_Base):
@@ -164,6 +168,8 @@ class LocalSettings(_Base):
     retry_visibility_seconds: int = Field(5, alias="LOTABOTS_RETRY_VISIBILITY_SECONDS", ge=0, le=43200)
     # How often DLQ depth is checked to play the CloudWatch DLQ alarms.
     dlq_alarm_seconds: float = Field(5.0, alias="LOTABOTS_DLQ_ALARM_SECONDS", gt=0)
+    # The alert-delivery-lag alarm: Slack has kept an alert group waiting this long (CDK: 600 s).
+    delivery_lag_alarm_seconds: float = Field(600.0, alias="LOTABOTS_DELIVERY_LAG_ALARM_SECONDS", gt=0)
 
     @field_validator("host")
     @classmethod
