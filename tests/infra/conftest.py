@@ -143,3 +143,9 @@ def live_alias(synth: Synth, function_logical_id: str) -> str:
         if ref_id(alias["Properties"]["FunctionName"]) == function_logical_id
     ]
     return alias_id
+
+
+def invokes_alias(function_name: Any, alias_logical_id: str) -> bool:
+    """An event-source mapping's FunctionName: `<function name>:live`, which CDK joins from the
+    alias's ARN (`Ref` of the alias)."""
+    return mentions(function_name, alias_logical_id) and json.dumps(function_name).endswith(':live"]]}')

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lotabots import topology
-from tests.infra.conftest import Synth, functions_by_service, live_alias, mentions, ref_id
+from tests.infra.conftest import Synth, functions_by_service, invokes_alias, live_alias, mentions, ref_id
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -75,12 +75,12 @@ def test_each_queue_trigger_is_an_event_source_mapping_reporting_partial_failure
     assert len(list(mappings)) == len(expected)
     for fn, trigger in expected:
         queue_id, _ = queues[f"lotabots-dev-{trigger.queue}"]
-        function_id = live_alias(synth, deployed[fn.name][0])
+        function_id, _ = deployed[fn.name]
         found = [
             m["Properties"]
             for m in mappings
             if ref_id(m["Properties"]["EventSourceArn"]) == queue_id
-            and ref_id(m["Properties"]["FunctionName"]) == function_id
+            and invokes_alias(m["Properties"]["FunctionName"], live_alias(synth, function_id))
         ]
         assert len(found) == 1, (fn.name, trigger.queue)
         assert found[0]["BatchSize"] == trigger.batch_size
@@ -159,7 +159,9 @@ def test_function_errors_throttles_api_5xx_and_latency_raise_alarms(synth: Synth
         for v in synth.of_type("AWS::CloudWatch::Alarm").values()
     }
     for fn in topology.FUNCTIONS:
-        assert alarms[f"lotabots-dev-{fn.name}-errors-warning"]["MetricName"] == "Errors"
+        # The authorizer's refused tokens are Lambda errors by contract: its alarm counts real failures.
+        expected = "AuthorizerFailures" if fn.kind == "authorizer" else "Errors"
+        assert alarms[f"lotabots-dev-{fn.name}-errors-warning"]["MetricName"] == expected
         assert alarms[f"lotabots-dev-{fn.name}-throttles-warning"]["MetricName"] == "Throttles"
     assert alarms["lotabots-dev-api-5xx-critical"]["MetricName"] == "5XXError"
     assert alarms["lotabots-dev-api-latency-p99-warning"]["ExtendedStatistic"] == "p99"

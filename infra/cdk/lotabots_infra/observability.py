@@ -123,7 +123,7 @@ class Observability(Construct):
         self.release_alarms: dict[str, list[cloudwatch.Alarm]] = {}
 
         for name, fn in functions.items():
-            spec = topology.function(name)
+            function_spec = topology.function(name)
             alias = aliases[name]
             errors = self._alarm(
                 f"{name}-errors",
@@ -139,7 +139,7 @@ class Observability(Construct):
                     else f"{name} raised errors"
                 ),
             )
-            latency_ms = int(spec.timeout_s * 1000 * LATENCY_ALARM_TIMEOUT_SHARE)
+            latency_ms = int(function_spec.timeout_s * 1000 * LATENCY_ALARM_TIMEOUT_SHARE)
             latency = self._alarm(
                 f"{name}-latency",
                 alias.metric_duration(period=ONE_MINUTE, statistic="p99"),
@@ -147,7 +147,7 @@ class Observability(Construct):
                 evaluation_periods=LATENCY_EVALUATION_MINUTES,
                 description=(
                     f"{name} p99 duration above {latency_ms} ms ({LATENCY_ALARM_TIMEOUT_SHARE:.0%} of its "
-                    f"{spec.timeout_s} s timeout) for {LATENCY_EVALUATION_MINUTES} minutes"
+                    f"{function_spec.timeout_s} s timeout) for {LATENCY_EVALUATION_MINUTES} minutes"
                 ),
             )
             self.release_alarms[name] = [errors, latency]
