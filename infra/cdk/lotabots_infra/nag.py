@@ -244,9 +244,5 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
                         "CDK's bucket-notification custom resource (configures the documents bucket's "
                         "S3 -> SQS notification at deploy time) uses the basic execution policy"
                     ),
-                    "AwsSolutions-IAM5[Resource::*]": (
-                        "CDK's bucket-notification custom resource calls s3:PutBucketNotification, "
-                        "granted on '*' by CDK at deploy time only"
-                    ),
                 },
             )
