@@ -93,6 +93,16 @@ def test_trigger_sample_event_is_handled(
     handler = load_function(sample.function).lambda_handler
     event = sample.load()
     if sample.kind == "authorizer":
+        # As in a warm container, the keys are already cached (reading them through the extension
+        # emulator and moto can pass the authorizer's 3 s timeout on a loaded test machine).
+        module = load_function("authorizer")
+        for attempt in range(3):
+            try:
+                module.public_keys()
+                break
+            except module.ExtensionError:
+                if attempt == 2:
+                    raise
         # Its token is a placeholder: refused the way API Gateway expects, not a crash.
         with pytest.raises(Exception, match=r"^Unauthorized$"):
             handler(event, FakeLambdaContext())
