@@ -88,8 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, json.dumps(result, default=_json_default))
 
 
-def start(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Serve in a daemon thread; returns the server and its base URL.
+def start(
+    host: str = "127.0.0.1", port: int = 0, connect_host: str | None = None
+) -> tuple[ThreadingHTTPServer, str]:
+    """Serve in a daemon thread; returns the server and its base URL (on `connect_host` when the
+    server listens on every interface).
 
     Stop it with `server.shutdown(); server.server_close()`.
     """
@@ -98,4 +101,4 @@ def start(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, 
     thread = threading.Thread(target=server.serve_forever, name="parameters-extension", daemon=True)
     thread.start()
     bound_port = server.server_address[1]
-    return server, f"http://{host}:{bound_port}"
+    return server, f"http://{connect_host or host}:{bound_port}"

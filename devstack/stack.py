@@ -49,10 +49,10 @@ class LocalStack:
         local = config.load(LocalSettings)
         Path(local.state_dir).mkdir(parents=True, exist_ok=True)
 
-        self._start_moto(local.moto_port)
+        self._start_moto(local)
         self._provision()
         self._migrate_and_bootstrap()
-        self._start_parameters_extension()
+        self._start_parameters_extension(local)
         config.reset()
         aws.reset()
 
@@ -62,23 +62,29 @@ class LocalStack:
         registry = self._load_functions(core.aws_region)
         self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
         self._start_schedules(registry, core.aws_region, local.schedule_speedup)
-        self._start_dlq_alarms(core.stage, core.aws_region, core.event_bus_name, local.dlq_alarm_seconds)
+        self._start_dlq_alarms(
+            core.stage,
+            core.aws_region,
+            core.event_bus_name,
+            local.dlq_alarm_seconds,
+            local.delivery_lag_alarm_seconds,
+        )
         # Last, so that an answer on /health means everything else is running.
         self._start_gateway(registry, local, auth.authorizer_cache_seconds, core.stage, core.aws_region)
         self._write_info(Path(local.state_dir))
 
     # Components ------------------------------------------------------------------
 
-    def _start_moto(self, port: int) -> None:
+    def _start_moto(self, local: LocalSettings) -> None:
         from moto.server import ThreadedMotoServer
 
         from lotabots import aws, config
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto = ThreadedMotoServer(ip_address=local.host, port=local.moto_port, verbose=False)
         self._moto.start()
-        host, bound = self._moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{bound}"
+        _host, bound = self._moto.get_host_and_port()
+        self.moto_url = f"http://{local.connect_host}:{bound}"
         environment.point_at_moto(os.environ, self.moto_url)
         config.reset()
         aws.reset()
@@ -106,10 +112,10 @@ class LocalStack:
         log.info("database %s migrated", make_url(url).render_as_string(hide_password=True))
         bootstrap_admin()
 
-    def _start_parameters_extension(self) -> None:
+    def _start_parameters_extension(self, local: LocalSettings) -> None:
         from devstack import parameters_extension
 
-        server, url = parameters_extension.start("127.0.0.1", 0)
+        server, url = parameters_extension.start(local.host, local.extension_port, local.connect_host)
         self._servers.append(("parameters extension", server))
         os.environ["PARAMETERS_EXTENSION_URL"] = url
         log.info("Parameters and Secrets extension on %s", url)
@@ -151,7 +157,7 @@ class LocalStack:
                 f"cannot listen on {local.host}:{local.port} ({exc}); set LOTABOTS_PORT"
             ) from exc
         self._servers.insert(0, ("gateway", server))
-        self.url = f"http://{local.host}:{server.server_port}"
+        self.url = f"http://{local.connect_host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
 
     def _start_pollers(self, registry: Any, region: str, retry_s: int) -> None:
@@ -196,21 +202,27 @@ class LocalStack:
                 )
                 self._spawn(runner)
 
-    def _start_dlq_alarms(self, stage: str, region: str, bus: str, interval_s: float) -> None:
-        from devstack.alarms import DlqAlarmWatcher
+    def _start_dlq_alarms(
+        self, stage: str, region: str, bus: str, interval_s: float, delivery_lag_alarm_s: float
+    ) -> None:
+        from devstack.alarms import DeliveryLagAlarm, DlqAlarmWatcher
         from lotabots import topology
 
         sqs = _own_client("sqs")
+        events = _own_client("events")
         dlqs = {q.name: sqs.get_queue_url(QueueName=f"{q.name}-dlq")["QueueUrl"] for q in topology.QUEUES}
         watcher = DlqAlarmWatcher(
             sqs=sqs,
-            events=_own_client("events"),
+            events=events,
             dlq_urls=dlqs,
             stage=stage,
             region=region,
             bus=bus,
             stop=self.stop_event,
             interval_s=interval_s,
+            delivery_lag=DeliveryLagAlarm(
+                events=events, stage=stage, region=region, bus=bus, threshold_s=delivery_lag_alarm_s
+            ),
         )
         self._spawn(watcher)
 

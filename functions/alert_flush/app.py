@@ -1,7 +1,9 @@
 """Scheduled worker (every minute): flushes due alert groups into notifications.
 
 Runs until every due group is handled or the invocation is about to time out; overlapping
-runs are safe (each group tick is claimed with a conditional update).
+runs are safe (each group tick is claimed with a conditional update). Each run also sends the
+notification outbox: new notifications, and undone ones whose retry is due (a Slack outage of
+any length is retried from here), and publishes how long groups have waited for Slack.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.alerts import flush
+from lotabots.alerts.metrics import DELIVERY_LAG_METRIC, UNDELIVERED_METRIC
 from lotabots.observability import logger, metrics, tracer
 
 SAFETY_MARGIN_S = 5.0
@@ -25,4 +29,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = flush.flush_due(deadline=deadline)
     metrics.add_metric(name="AlertGroupsFlushed", unit="Count", value=report.groups_claimed)
     metrics.add_metric(name="AlertNotificationsCreated", unit="Count", value=len(report.notifications))
+    metrics.add_metric(name="AlertNotificationsResent", unit="Count", value=report.resent)
+    # The outage alarm (CDK observability) watches these: how long Slack has kept groups waiting.
+    metrics.add_metric(name=DELIVERY_LAG_METRIC, unit="Seconds", value=report.delivery_lag_s)
+    metrics.add_metric(name=UNDELIVERED_METRIC, unit="Count", value=report.undelivered)
     return report.as_dict()

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsR
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.alerts import service, sources
 from lotabots.db import session_scope
 from lotabots.observability import logger, metrics, tracer
@@ -47,7 +48,12 @@ def record_handler(record: AlertEventRecord) -> None:
     metrics.add_metric(name="AlertEventsIngested", unit="Count", value=1)
     logger.info(
         "event ingested",
-        extra={"created": result.created, "updated": result.updated, "ignored": result.ignored},
+        # Not "created": a LogRecord attribute name in `extra` raises KeyError (after the commit).
+        extra={
+            "alerts_created": result.created,
+            "alerts_updated": result.updated,
+            "alerts_ignored": result.ignored,
+        },
     )
 
 

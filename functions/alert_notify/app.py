@@ -1,9 +1,11 @@
 """Worker: delivers notifications from the notify queue to Slack.
 
-A failed delivery is a batch item failure with a redelivery delay (Retry-After or backoff):
-a Slack outage delays notifications, never drops them; after the queue's max receives the
-message goes to the DLQ, whose alarm becomes an alert. Redelivered messages never post twice
-(see lotabots.alerts.notify).
+A failed or deferred delivery is recorded with the time of its next attempt and the message is
+acknowledged: retries belong to the notification outbox, which the alert_flush schedule sends
+again when due, for as long as Slack fails (lotabots.alerts.notify). A Slack outage delays
+notifications and never drops them. Only a message no attempt can handle (malformed, unknown
+notification, the database down) fails here; after the queue's max receives it goes to the DLQ,
+whose alarm becomes an alert. Redelivered messages never post twice.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, Json
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.alerts import notify
 from lotabots.observability import logger, metrics, tracer
 
@@ -39,17 +42,19 @@ def record_handler(record: NotifyRecord, lambda_context: LambdaContext) -> str:
     notification_id = record.body.notification_id
     logger.append_keys(notification_id=notification_id)
     deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
-    try:
-        outcome = notify.deliver(notification_id, deadline=deadline)
-    except notify.DeliveryDeferred as exc:
-        receive_count = int(record.attributes.ApproximateReceiveCount or 1)
-        delay = notify.redelivery_delay(exc, receive_count)
-        notify.delay_redelivery(record.receiptHandle, delay)
-        metrics.add_metric(name="NotificationsDeferred", unit="Count", value=1)
-        logger.warning("delivery deferred", extra={"reason": str(exc), "retry_in_s": delay})
-        raise
+    outcome = notify.deliver(notification_id, deadline=deadline)
     metrics.add_metric(name=f"Notifications{outcome.status.capitalize()}", unit="Count", value=1)
-    logger.info("notification handled", extra={"outcome": outcome.status})
+    if outcome.done:
+        logger.info("notification handled", extra={"outcome": outcome.status})
+    else:
+        logger.warning(
+            "notification not delivered yet; the outbox sends it again",
+            extra={
+                "outcome": outcome.status,
+                "reason": outcome.reason,
+                "retry_at": outcome.retry_at.isoformat() if outcome.retry_at else None,
+            },
+        )
     return outcome.status
 
 

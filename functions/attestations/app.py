@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.attestation import appraisal, service
 from lotabots.attestation.ear import MEDIA_TYPE
 from lotabots.attestation.models import AttestationStatus

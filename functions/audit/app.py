@@ -11,6 +11,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.audit import service
 from lotabots.audit.repository import AuditFilter
 from lotabots.audit.schemas import AuditPage, VerifyResult

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.auth import service
 from lotabots.auth.schemas import (
     JWKS,

@@ -12,6 +12,11 @@ Secrets Lambda Extension's local HTTP endpoint, cached in memory: JWKS for
 `REVOCATIONS_CACHE_SECONDS`. A bad or missing token raises `Exception("Unauthorized")`,
 which API Gateway turns into a 401; a failure to read the keys is an error (500), never an
 accidental allow.
+
+Lambda counts both as errors, so its `Errors` metric cannot tell an expired token from a
+broken authorizer. The handler therefore counts them apart in EMF metrics (namespace
+`POWERTOOLS_METRICS_NAMESPACE`, dimension `service`): `AuthorizerDenials` for expected refusals
+and `AuthorizerFailures` for real failures; the error alarm and the canary watch the latter.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from jwt.algorithms import ECAlgorithm
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.auth import tokens
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "lotabots-authorizer"))
@@ -183,18 +189,43 @@ def bearer_token(event: APIGatewayAuthorizerRequestEvent) -> str | None:
     return token.strip()
 
 
+DENIALS_METRIC = "AuthorizerDenials"
+FAILURES_METRIC = "AuthorizerFailures"
+
+
+def count(metric_name: str) -> None:
+    """Publish one EMF data point now (the invocation is about to raise, so nothing flushes later)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(
+        name=metric_name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "LotaBots"),
+    ) as metric:
+        metric.add_dimension("service", os.environ.get("POWERTOOLS_SERVICE_NAME", "authorizer"))
+
+
+def deny(reason: str) -> Exception:
+    logger.info("token rejected", extra={"reason": reason})
+    count(DENIALS_METRIC)
+    return Exception("Unauthorized")  # API Gateway's contract for a 401
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
     token = bearer_token(request)
     if token is None:
-        logger.info("no bearer token")
-        raise Exception("Unauthorized")  # API Gateway's contract for a 401
+        raise deny("no bearer token")
     try:
         claims = verify(token)
     except tokens.InvalidToken as exc:
-        logger.info("token rejected", extra={"reason": exc.reason})
-        raise Exception("Unauthorized") from None
+        raise deny(exc.reason) from None
+    except Exception:
+        logger.exception("authorizer failure")
+        count(FAILURES_METRIC)
+        raise
     arn = request.parsed_arn
     response = APIGatewayAuthorizerResponse(
         principal_id=claims.sub,

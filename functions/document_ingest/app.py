@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.documents import ingest
 from lotabots.documents.schemas import S3Notification, S3TestEvent
 from lotabots.observability import logger, metrics, tracer

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.jobs import dispatch
 from lotabots.jobs.schemas import GpuJobsRecord
 from lotabots.observability import logger, metrics, tracer

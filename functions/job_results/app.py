@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.jobs import results
 from lotabots.jobs.schemas import GpuResultsRecord
 from lotabots.observability import logger, metrics, tracer

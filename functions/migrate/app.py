@@ -15,6 +15,7 @@ from typing import Any
 from alembic.runtime.migration import MigrationContext
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.attestation import signing
 from lotabots.auth import keys
 from lotabots.db import get_engine, migrate

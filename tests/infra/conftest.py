@@ -100,3 +100,52 @@ def ref_id(value: Any) -> str | None:
 def mentions(value: Any, logical_id: str) -> bool:
     """Whether a template fragment references `logical_id` anywhere."""
     return logical_id in json.dumps(value)
+
+
+TOOLS_DIR = ROOT / ".tools"
+
+
+def tool(name: str, executable: str) -> Path:
+    """A tool from its own venv under .tools/ (`make tools`). `make test` installs them and sets
+    LOTABOTS_REQUIRE_TOOLS=1, so there a missing tool fails; a bare pytest run skips."""
+    path = TOOLS_DIR / name / "bin" / executable
+    if not path.exists():
+        if os.environ.get("LOTABOTS_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{path} is missing: run `make tools`")
+        pytest.skip(f"{executable} is not installed (make tools)")
+    return path
+
+
+@dataclass
+class SamSynth:
+    outdir: Path
+    template_path: Path
+    template: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def sam_synth() -> Iterator[SamSynth]:
+    """The SAM-ready variant (`make sam-template`), synthesized once per session."""
+    from lotabots_infra.app import SAM_LOCAL_CONTEXT, build_app, stack_name
+
+    with tempfile.TemporaryDirectory(prefix="lotabots-sam-") as tmp:
+        app = build_app(outdir=tmp, context={**SKIP_BUNDLING, **SAM_LOCAL_CONTEXT}, nag=False)
+        app.synth()
+        path = Path(tmp) / f"{stack_name('dev')}.template.json"
+        yield SamSynth(outdir=Path(tmp), template_path=path, template=json.loads(path.read_text()))
+
+
+def live_alias(synth: Synth, function_logical_id: str) -> str:
+    """The logical id of a function's `live` alias (what every invoker calls)."""
+    (alias_id,) = [
+        logical_id
+        for logical_id, alias in synth.of_type("AWS::Lambda::Alias").items()
+        if ref_id(alias["Properties"]["FunctionName"]) == function_logical_id
+    ]
+    return alias_id
+
+
+def invokes_alias(function_name: Any, alias_logical_id: str) -> bool:
+    """An event-source mapping's FunctionName: `<function name>:live`, which CDK joins from the
+    alias's ARN (`Ref` of the alias)."""
+    return mentions(function_name, alias_logical_id) and json.dumps(function_name).endswith(':live"]]}')

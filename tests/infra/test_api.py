@@ -10,7 +10,7 @@ import pytest
 
 from lotabots import access, topology
 from lotabots.config import REVOCATION_BOUND_SECONDS
-from tests.infra.conftest import Synth, env_of, functions_by_service, mentions, ref_id
+from tests.infra.conftest import Synth, env_of, functions_by_service, live_alias, mentions, ref_id
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -69,7 +69,10 @@ def test_every_route_has_a_method_public_ones_without_authorizer_others_with_it(
         assert props is not None, f"{method} {template} has no API Gateway method"
         owner = topology.function_for_path(re.sub(r"\{[^}]+\}", "x", template))
         assert owner is not None
-        assert mentions(props["Integration"]["Uri"], deployed[owner.name][0]), (method, template)
+        assert mentions(props["Integration"]["Uri"], live_alias(synth, deployed[owner.name][0])), (
+            method,
+            template,
+        )
         assert props["Integration"]["Type"] == "AWS_PROXY"
         if roles:
             assert props["AuthorizationType"] == "CUSTOM", (method, template)
@@ -100,7 +103,7 @@ def test_request_authorizer_reads_the_authorization_header_and_caches_briefly(sy
     assert props["Type"] == "REQUEST"
     assert props["IdentitySource"] == "method.request.header.Authorization"
     assert 0 < props["AuthorizerResultTtlInSeconds"] <= 10
-    assert mentions(props["AuthorizerUri"], functions_by_service(synth)["authorizer"][0])
+    assert mentions(props["AuthorizerUri"], live_alias(synth, functions_by_service(synth)["authorizer"][0]))
 
 
 def test_a_revocation_reaches_the_authorizer_within_the_documented_bound(synth: Synth) -> None:

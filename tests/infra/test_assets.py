@@ -205,3 +205,52 @@ def test_a_topology_function_without_its_code_is_a_clear_synth_error() -> None:
 
     with pytest.raises(FileNotFoundError, match=r"functions/nope/app\.py"):
         function_code("functions/nope")
+
+
+def test_each_layer_variant_is_locked_with_hashes_in_step_with_its_requirements() -> None:
+    """The locks pin every direct requirement at the same version, each wheel with a sha256,
+    and a variant's lock agrees with the core lock on every package they share."""
+    from lotabots_infra.lock import VARIANTS, lock_path, parse, requirements_for
+
+    locks = {extras: parse(lock_path(extras).read_text()) for extras in VARIANTS}
+    for extras, entries in locks.items():
+        for line in requirements_for(extras):
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            name = canonicalize_name(requirement.name)
+            assert name in entries, f"{name} missing from {lock_path(extras).name}: run make lock"
+            assert entries[name][0] == spec.version, (extras, name)
+        for name, (_version, hashes) in entries.items():
+            assert hashes and all(len(h) == 64 and int(h, 16) >= 0 for h in hashes), (extras, name)
+    core = locks[()]
+    for extras, entries in locks.items():
+        for name, (version, _hashes) in core.items():
+            assert entries[name][0] == version, (extras, name)
+
+
+def test_every_profile_layer_variant_has_a_lock_and_bundling_requires_its_hashes() -> None:
+    from lotabots_infra.assets import locked_requirements
+    from lotabots_infra.lock import VARIANTS, lock_path
+    from lotabots_infra.profiles import PROFILES
+
+    assert {profile.extras for profile in PROFILES.values()} <= set(VARIANTS)
+    for extras in VARIANTS:
+        args = locked_requirements(extras)
+        assert args[:3] == ["--require-hashes", "--no-deps", "-r"] and args[3] == str(lock_path(extras))
+
+
+def test_a_missing_lock_is_a_clear_synth_error() -> None:
+    from lotabots_infra.assets import locked_requirements
+
+    with pytest.raises(FileNotFoundError, match="make lock"):
+        locked_requirements(("no-such-extra",))
+
+
+def test_the_pip_cache_key_follows_the_lock_content(tmp_path: Path) -> None:
+    from lotabots_infra.assets import requirements_hash
+
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("a==1 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    before = requirements_hash(["-r", str(lock)])
+    lock.write_text("a==1 \\\n    --hash=sha256:" + "1" * 64 + "\n")
+    assert requirements_hash(["-r", str(lock)]) != before

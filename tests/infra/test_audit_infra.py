@@ -9,7 +9,7 @@ import pytest
 
 from lotabots import topology
 from lotabots.audit.anchors import PREFIX
-from tests.infra.conftest import Synth, env_of, functions_by_service, ref_id
+from tests.infra.conftest import Synth, env_of, functions_by_service, live_alias, ref_id
 from tests.infra.test_grants import READ_SECRET, On, _allowed, _assert_exactly, _expect, _role_of
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
@@ -85,7 +85,7 @@ def test_the_anchoring_schedule_runs_every_15_minutes_with_a_dlq(synth: Synth) -
     ]
     assert [r["ScheduleExpression"] for r in rules] == ["rate(15 minutes)"]
     (target,) = rules[0]["Targets"]
-    assert ref_id(target["Arn"]) == functions_by_service(synth)["audit_anchor"][0]
+    assert ref_id(target["Arn"]) == live_alias(synth, functions_by_service(synth)["audit_anchor"][0])
     assert "DeadLetterConfig" in target
 
 

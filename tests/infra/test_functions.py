@@ -33,6 +33,7 @@ ALL_SETTINGS = (
 # Parameters and Secrets extension's configuration (set by CDK on the authorizer).
 FOREIGN_PREFIXES = (
     "POWERTOOLS_",
+    "PYDANTIC_",  # PYDANTIC_DISABLE_PLUGINS: no plugin scan on a cold start
     "PARAMETERS_SECRETS_EXTENSION_",
     "SSM_PARAMETER_STORE_",
     "SECRETS_MANAGER_",

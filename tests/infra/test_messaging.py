@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lotabots import topology
-from tests.infra.conftest import Synth, functions_by_service, mentions, ref_id
+from tests.infra.conftest import Synth, functions_by_service, invokes_alias, live_alias, mentions, ref_id
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -80,11 +80,12 @@ def test_each_queue_trigger_is_an_event_source_mapping_reporting_partial_failure
             m["Properties"]
             for m in mappings
             if ref_id(m["Properties"]["EventSourceArn"]) == queue_id
-            and ref_id(m["Properties"]["FunctionName"]) == function_id
+            and invokes_alias(m["Properties"]["FunctionName"], live_alias(synth, function_id))
         ]
         assert len(found) == 1, (fn.name, trigger.queue)
         assert found[0]["BatchSize"] == trigger.batch_size
         assert found[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert found[0]["ScalingConfig"] == {"MaximumConcurrency": trigger.max_concurrency}
 
 
 def test_each_event_rule_matches_topology_and_targets_its_queue_with_a_dlq(synth: Synth) -> None:
@@ -94,7 +95,12 @@ def test_each_event_rule_matches_topology_and_targets_its_queue_with_a_dlq(synth
     rules = {v["Properties"]["Name"]: v["Properties"] for v in synth.of_type("AWS::Events::Rule").values()}
     for spec in topology.EVENT_RULES:
         rule = rules[f"lotabots-dev-{spec.name}"]
-        assert rule["EventPattern"] == spec.pattern
+        # Rules on AWS service events are narrowed to this stack's resources (test_releases_and_scoping).
+        for key, value in spec.pattern.items():
+            if isinstance(value, dict):
+                assert {k: rule["EventPattern"][key][k] for k in value} == value, spec.name
+            else:
+                assert rule["EventPattern"][key] == value, spec.name
         assert rule["EventBusName"] == "default"
         (target,) = rule["Targets"]
         assert ref_id(target["Arn"]) == queues[f"lotabots-dev-{spec.queue}"][0]
@@ -129,7 +135,7 @@ def test_each_schedule_invokes_its_function(synth: Synth) -> None:
             rule = rules[f"lotabots-dev-{schedule.name}"]
             assert rule["ScheduleExpression"] == schedule.expression
             (target,) = rule["Targets"]
-            assert ref_id(target["Arn"]) == deployed[fn.name][0]
+            assert ref_id(target["Arn"]) == live_alias(synth, deployed[fn.name][0])
             assert "DeadLetterConfig" in target
             assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
 
@@ -153,7 +159,9 @@ def test_function_errors_throttles_api_5xx_and_latency_raise_alarms(synth: Synth
         for v in synth.of_type("AWS::CloudWatch::Alarm").values()
     }
     for fn in topology.FUNCTIONS:
-        assert alarms[f"lotabots-dev-{fn.name}-errors-warning"]["MetricName"] == "Errors"
+        # The authorizer's refused tokens are Lambda errors by contract: its alarm counts real failures.
+        expected = "AuthorizerFailures" if fn.kind == "authorizer" else "Errors"
+        assert alarms[f"lotabots-dev-{fn.name}-errors-warning"]["MetricName"] == expected
         assert alarms[f"lotabots-dev-{fn.name}-throttles-warning"]["MetricName"] == "Throttles"
     assert alarms["lotabots-dev-api-5xx-critical"]["MetricName"] == "5XXError"
     assert alarms["lotabots-dev-api-latency-p99-warning"]["ExtendedStatistic"] == "p99"
@@ -173,7 +181,30 @@ def test_alarm_names_carry_the_severity_the_alerting_code_reads(synth: Synth) ->
 
     names = [v["Properties"]["AlarmName"] for v in synth.of_type("AWS::CloudWatch::Alarm").values()]
     for name in names:
-        critical = ("-dlq-depth-critical", "-api-5xx-critical", "-audit-chain-invalid-critical")
+        critical = (
+            "-dlq-depth-critical",
+            "-api-5xx-critical",
+            "-alert-delivery-lag-critical",
+            "-audit-chain-invalid-critical",
+        )
         expected = "critical" if name.endswith(critical) else "warning"
         assert alarm_severity(name) == expected, name
-    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 3
+    assert sum(alarm_severity(n) == "critical" for n in names) == len(topology.QUEUES) + 4
+
+
+def test_a_slack_outage_alarms_by_email_not_through_slack(synth: Synth) -> None:
+    """alert_flush publishes how long groups have waited for Slack; 10 minutes of it (or no
+    datapoint: the flush, which retries, is not running) alarms the SNS topic on-call gets."""
+    from lotabots.alerts.metrics import DELIVERY_LAG_METRIC
+
+    [alarm] = [
+        v["Properties"]
+        for v in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if v["Properties"]["AlarmName"] == "lotabots-dev-alert-delivery-lag-critical"
+    ]
+    assert alarm["MetricName"] == DELIVERY_LAG_METRIC and alarm["Namespace"] == "LotaBots"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "alert_flush"}]
+    assert alarm["Threshold"] == 600 and alarm["TreatMissingData"] == "breaching"
+    topic_id = synth.logical_id(synth.stack.observability.topic)
+    assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+    assert [ref_id(a) for a in alarm["OKActions"]] == [topic_id]

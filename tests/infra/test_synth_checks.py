@@ -67,3 +67,33 @@ def test_cfn_lint_reports_no_errors_or_warnings(synth: Synth) -> None:
         f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id not in IGNORED_CFN_LINT_RULES
     ]
     assert problems == []
+
+
+def test_every_acknowledgement_matches_a_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synthesize with cdk-nag but without the acknowledgements: each acknowledgement must name a
+    finding cdk-nag really reports on its construct (or below); a stale one would hide nothing
+    today and a real finding tomorrow."""
+    from lotabots_infra import nag
+    from lotabots_infra.app import build_app
+
+    recorded: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        nag, "acknowledge", lambda scope, reasons: recorded.extend((scope.node.path, r) for r in reasons)
+    )
+    app = build_app(outdir=str(tmp_path), context=SKIP_BUNDLING)
+    with pytest.raises(Exception, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    findings = [
+        (violation["ruleName"], construct["constructPath"])
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    ]
+    assert recorded
+    stale = [
+        (path, rule)
+        for path, rule in recorded
+        if not any(found == rule and (at == path or at.startswith(path + "/")) for found, at in findings)
+    ]
+    assert stale == []

@@ -1,11 +1,11 @@
 """Slack delivery against the local mock Slack API: Block Kit limits, retries on 429/500/
-timeouts/dropped connections (delayed, never dropped), no duplicate post on redelivery or after
-a crash between post and record, chat.update on resolve, token from Secrets Manager."""
+timeouts/dropped connections (recorded with their next attempt, message acknowledged, sent
+again by the outbox: delayed, never dropped), no duplicate post on redelivery or after a crash
+between post and record, chat.update on resolve, token from Secrets Manager."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,19 +42,8 @@ receivers:
     channel: {CHANNEL_ID}
 """
 
-alerting = alerts_helpers.alerting  # the fixture
-
-
-@pytest.fixture
-def slack(alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[MockSlack]:
-    with MockSlack() as server:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
-        monkeypatch.setenv("SLACK_API_URL", server.base_url)
-        # Generous enough for a loaded CI machine; the timeout test shortens it.
-        monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "5")
-        monkeypatch.setenv("ALERTS_NOTIFY_STALE_SECONDS", "60")
-        reset_alerting_caches()
-        yield server
+alerting = alerts_helpers.alerting  # the fixtures
+slack = alerts_helpers.slack
 
 
 @pytest.fixture
@@ -83,6 +72,20 @@ def _notify(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
     return run_worker(
         "alert_notify", sqs_event(list(bodies), receive_count=receive_count, queue="alert-notify")
     )
+
+
+def _resend(after: timedelta = timedelta(hours=1)) -> list[str]:
+    """What the alert_flush schedule sends again once the retries are due (bodies)."""
+    flush.resend_due(now=datetime.now(UTC) + after)
+    return [m["Body"] for m in receive_all(config.load(config.AlertSettings).notify_queue_url or "")]
+
+
+def _row(body: str) -> AlertNotification:
+    with session_scope() as session:
+        row = session.get(AlertNotification, json.loads(body)["notification_id"])
+        assert row is not None
+        session.expunge(row)
+        return row
 
 
 def _deliveries(alert_id: str) -> list[dict[str, Any]]:
@@ -123,25 +126,43 @@ def test_rate_limit_within_budget_is_retried_in_the_call(slack: MockSlack) -> No
     assert [d["status"] for d in _deliveries(alert_id)] == ["delivered"]
 
 
-def test_rate_limit_beyond_budget_defers_and_the_retry_delivers(slack: MockSlack) -> None:
+def test_rate_limit_beyond_budget_is_retried_by_the_outbox_after_retry_after(slack: MockSlack) -> None:
     alert_id, body = _fire({"alertname": "Limited", "source": "api"})
     slack.fail_next("rate_limit", retry_after=120)  # longer than the invocation has left
-    result = _notify(body)
-    assert len(result["batchItemFailures"]) == 1  # back to the queue, not dropped
+    before = datetime.now(UTC)
+    assert _notify(body) == {"batchItemFailures": []}  # acknowledged: the outbox owns the retry
     [failed] = _deliveries(alert_id)
     assert failed["status"] == "failed" and failed["http_status"] == 429
-    # Later records of the batch are deferred without calling Slack while the limit holds.
-    with pytest.raises(notify.DeliveryDeferred) as deferred:
-        notify.deliver(json.loads(body)["notification_id"])
-    assert deferred.value.retry_after and deferred.value.retry_after > 100
-    assert 100 < notify.redelivery_delay(deferred.value, receive_count=1) <= 120  # after Retry-After
+    row = _row(body)
+    assert row.status == "failed" and row.next_attempt_at is not None
+    assert 119 <= (row.next_attempt_at - before).total_seconds() <= 125  # not before Retry-After
+    # Later records are deferred without calling Slack while the limit holds.
+    outcome = notify.deliver(json.loads(body)["notification_id"])
+    assert outcome.status == "deferred" and outcome.retry_at is not None
+    assert (outcome.retry_at - before).total_seconds() > 100
+    assert len(slack.requests) == 1
+    assert flush.resend_due() == 0  # not due yet
     notify.reset()  # the Retry-After has passed
-    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "delivered"]
+    assert len(slack.posts()) == 1
+    assert _row(body).next_attempt_at is None  # done: never sent again
+    assert _resend() == []
+
+
+def test_during_a_rate_limit_pause_poison_still_fails_and_done_ones_stay_done(slack: MockSlack) -> None:
+    _, done = _fire({"alertname": "Done", "source": "api"})
+    assert _notify(done) == {"batchItemFailures": []}
+    _, body = _fire({"alertname": "Limited", "source": "api"})
+    slack.fail_next("rate_limit", retry_after=120)
+    unknown = json.dumps({"notification_id": "0" * 32})
+    result = _notify(body, unknown, done)  # the 429 starts the pause; the rest is handled within it
+    assert len(result["batchItemFailures"]) == 1  # only the unknown notification (to the DLQ path)
+    assert _row(done).status == "delivered" and _row(body).status == "failed"
     assert len(slack.posts()) == 1
 
 
-def test_server_errors_are_retried_then_deferred(slack: MockSlack) -> None:
+def test_server_errors_are_retried_in_the_call_then_by_the_outbox(slack: MockSlack) -> None:
     alert_id, body = _fire({"alertname": "Flaky", "source": "api"})
     slack.fail_next("server_error", count=1)
     assert _notify(body) == {"batchItemFailures": []}  # one 500 absorbed by the retry handler
@@ -149,19 +170,20 @@ def test_server_errors_are_retried_then_deferred(slack: MockSlack) -> None:
 
     alert_id, body = _fire({"alertname": "Down", "source": "api"})
     slack.fail_next("server_error", count=3)  # the first try and both retries fail
-    assert len(_notify(body)["batchItemFailures"]) == 1
+    assert _notify(body) == {"batchItemFailures": []}
     assert [(d["status"], d["http_status"]) for d in _deliveries(alert_id)] == [("failed", 500)]
-    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _row(body).status == "failed"
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "delivered"]
 
 
 def test_ok_false_is_recorded_and_retried(slack: MockSlack) -> None:
     alert_id, body = _fire({"alertname": "NoChannel", "source": "api"})
     slack.fail_next("ok_false", error="not_in_channel")
-    assert len(_notify(body)["batchItemFailures"]) == 1
+    assert _notify(body) == {"batchItemFailures": []}
     [failed] = _deliveries(alert_id)
     assert failed["error"] == "not_in_channel" and failed["http_status"] == 200
-    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert len(slack.posts()) == 1
 
 
@@ -170,11 +192,9 @@ def test_dropped_connection_after_the_post_is_recovered_without_reposting(
 ) -> None:
     alert_id, body = _fire({"alertname": "Dropped", "source": "api"})
     slack.fail_next("drop", method="chat.postMessage", process=True)  # posted, answer lost
-    assert len(_notify(body)["batchItemFailures"]) == 1
-    with session_scope() as session:
-        row = session.get(AlertNotification, json.loads(body)["notification_id"])
-        assert row is not None and row.status == "uncertain"
-    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _notify(body) == {"batchItemFailures": []}
+    assert _row(body).status == "uncertain"
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert len(slack.messages) == 1  # found in the channel history, not posted again
     assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "recovered"]
     assert len(slack.calls("conversations.history")) == 1
@@ -183,8 +203,8 @@ def test_dropped_connection_after_the_post_is_recovered_without_reposting(
 def test_dropped_connection_before_the_post_posts_on_retry(slack: MockSlack, channel_id_config: str) -> None:
     _, body = _fire({"alertname": "Dropped", "source": "api"})
     slack.fail_next("drop", method="chat.postMessage", process=False)
-    assert len(_notify(body)["batchItemFailures"]) == 1
-    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _notify(body) == {"batchItemFailures": []}
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert len(slack.messages) == 1
 
 
@@ -195,12 +215,12 @@ def test_timeout_is_retried_without_duplicate(
     alerts_helpers.reset_alerting_caches()
     alert_id, body = _fire({"alertname": "Slow", "source": "api"})
     slack.fail_next("slow", method="chat.postMessage", delay=1.5)  # client timeout is 1 s
-    assert len(_notify(body)["batchItemFailures"]) == 1
+    assert _notify(body) == {"batchItemFailures": []}
     assert "TimeoutError" in (_deliveries(alert_id)[0]["error"] or "")
     import time
 
     time.sleep(0.8)  # the slow request completes on the server side
-    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert len(slack.messages) == 1
 
 
@@ -211,29 +231,30 @@ def test_crash_between_post_and_record_does_not_post_twice(
     notification_id = json.loads(body)["notification_id"]
     real_record = notify._record
 
-    def crash_on_success(claim: Any, **kwargs: Any) -> None:
+    def crash_on_success(claim: Any, **kwargs: Any) -> Any:
         if kwargs.get("status") == "delivered":
             raise SystemExit("killed")  # the Lambda dies right after Slack accepted the post
-        real_record(claim, **kwargs)
+        return real_record(claim, **kwargs)
 
     monkeypatch.setattr(notify, "_record", crash_on_success)
     with pytest.raises(SystemExit):
         notify.deliver(notification_id)
     monkeypatch.setattr(notify, "_record", real_record)
     assert len(slack.messages) == 1
-    # While the claim is fresh another consumer backs off; once stale the retry reconciles.
-    assert len(_notify(body, receive_count=2)["batchItemFailures"]) == 1
+    # While the claim is fresh another consumer leaves it alone (and acknowledges its message)...
+    assert _notify(body, receive_count=2) == {"batchItemFailures": []}
+    assert _row(body).status == "sending" and len(slack.messages) == 1
+    # ...and once the claim is stale, the outbox sends it again and the retry reconciles.
     with session_scope() as session:
         session.execute(
             update(AlertNotification)
             .where(AlertNotification.id == notification_id)
             .values(sending_since=datetime.now(UTC) - timedelta(minutes=5))
         )
-    assert _notify(body, receive_count=3) == {"batchItemFailures": []}
+    assert _notify(*_resend()) == {"batchItemFailures": []}
     assert len(slack.messages) == 1
-    with session_scope() as session:
-        row = session.get(AlertNotification, notification_id)
-        assert row is not None and row.status == "recovered" and row.slack_ts == slack.messages[0].ts
+    row = _row(body)
+    assert row.status == "recovered" and row.slack_ts == slack.messages[0].ts
 
 
 def test_resolved_notification_updates_the_original_message(slack: MockSlack) -> None:

@@ -83,6 +83,7 @@ def test_unchanged_group_is_quiet_until_repeat_interval_and_ack_stops_repeats(
     [alert_id] = _ingest([labels], t0)
     t1 = t0 + GROUP_WAIT
     assert len(_flush(t1).notifications) == 1
+    assert notify_from_queue(alerting["NOTIFY_QUEUE_URL"]) == {"batchItemFailures": []}
     _ingest([labels], t1 + timedelta(seconds=10))  # the source sends it again: dedup, no change
     assert _flush(t1 + GROUP_INTERVAL).notifications == []
     repeat_at = t1 + timedelta(hours=4, minutes=1)
@@ -106,10 +107,11 @@ def test_new_alert_in_group_is_announced_at_next_interval(alerting: dict[str, st
 
 
 def test_resolution_sends_resolved_notification_and_idles_the_group(alerting: dict[str, str]) -> None:
-    t0 = datetime.now(UTC)
+    t0 = datetime.now(UTC) - timedelta(minutes=10)  # resolved before Slack accepts the message
     [alert_id] = _ingest([{"alertname": "Gone", "source": "api"}], t0)
     t1 = t0 + GROUP_WAIT
     _flush(t1)
+    notify_from_queue(alerting["NOTIFY_QUEUE_URL"])
     with session_scope() as session:
         service.resolve(session, alert_id, OPERATOR, "fixed", now=t1 + timedelta(seconds=1))
     report = _flush(t1 + GROUP_INTERVAL)
@@ -120,10 +122,41 @@ def test_resolution_sends_resolved_notification_and_idles_the_group(alerting: di
         "resolved": 1,
         "acknowledged": 0,
     }
+    # The resolved alert stays in the group until Slack has accepted the message announcing it.
+    assert _members() == {alert_id: "firing"}
+    notify_from_queue(alerting["NOTIFY_QUEUE_URL"])
+    assert _members() == {}
     with session_scope() as session:
         group = session.scalars(select(AlertGroup)).one()
         assert group.next_flush_at is None  # idle until an alert arrives
     assert _flush(t1 + 3 * GROUP_INTERVAL).notifications == []
+
+
+def _members() -> dict[str, str | None]:
+    from lotabots.alerts.models import AlertGroupMember
+
+    with session_scope() as session:
+        return {m.alert_id: m.notified_state for m in session.scalars(select(AlertGroupMember))}
+
+
+def test_an_announcement_slack_never_showed_is_dropped_when_the_alert_resolves(
+    alerting: dict[str, str],
+) -> None:
+    """Alertmanager's semantics with accepted-only bookkeeping: no resolved message for a
+    firing message that never reached Slack; the undone firing one is superseded."""
+    t0 = datetime.now(UTC)
+    [alert_id] = _ingest([{"alertname": "NeverShown", "source": "api"}], t0)
+    t1 = t0 + GROUP_WAIT
+    [firing] = _flush(t1).notifications
+    assert _members() == {alert_id: None}  # not notified: Slack has not accepted anything yet
+    with session_scope() as session:
+        service.resolve(session, alert_id, OPERATOR, None, now=t1 + timedelta(seconds=1))
+    assert _flush(t1 + GROUP_INTERVAL).notifications == []
+    [row] = _notifications()
+    assert row.id == firing and row.status == "superseded" and row.next_attempt_at is None
+    assert notify_from_queue(alerting["NOTIFY_QUEUE_URL"]) == {"batchItemFailures": []}  # the late message
+    with session_scope() as session:
+        assert list(session.scalars(select(AlertDelivery.status))) == ["superseded"]
 
 
 def test_alert_that_fires_and_resolves_within_group_wait_sends_nothing(alerting: dict[str, str]) -> None:

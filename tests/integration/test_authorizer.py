@@ -230,3 +230,36 @@ def test_extension_emulator_requires_the_session_token_header(authorizer: Any) -
     assert err.value.code == 401
     value = authorizer.get_parameter("/lotabots/jwks")
     assert json.loads(value)["keys"]
+
+
+def _emf_metrics(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(metric name, dimensions) of the authorizer's EMF metrics printed to stdout."""
+    found = []
+    for line in output.splitlines():
+        if not line.startswith("{") or "_aws" not in line:
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            dimensions = {name: document[name] for group in directive["Dimensions"] for name in group}
+            found += [
+                (metric["Name"], dimensions)
+                for metric in directive["Metrics"]
+                if metric["Name"].startswith("Authorizer")
+            ]
+    return found
+
+
+def test_expected_denials_and_real_failures_are_counted_apart(
+    authorizer: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An expired token is a denial, not a failure: the error alarm watches AuthorizerFailures only."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "authorizer")
+    capsys.readouterr()
+    assert_unauthorized(authorizer, authorizer_event(None))
+    assert _emf_metrics(capsys.readouterr().out) == [("AuthorizerDenials", {"service": "authorizer"})]
+
+    session = register_and_login("alice@example.com")
+    monkeypatch.setenv("PARAMETERS_EXTENSION_URL", "http://127.0.0.1:9")
+    with pytest.raises(authorizer.ExtensionError):
+        authorize(authorizer, authorizer_event(session["access_token"]))
+    assert _emf_metrics(capsys.readouterr().out) == [("AuthorizerFailures", {"service": "authorizer"})]

@@ -400,3 +400,45 @@ def test_poll_records_a_batch_job_that_succeeded_with_its_report() -> None:
     job_id, document_id = _dispatched_job("batch", handle)
     write_embed_artifacts(job_id, document_id, unit_vectors(2, seed=9))
     assert _poll()["finished"] == {job_id: "succeeded"}
+
+
+def _emf_values(output: str) -> dict[str, list[float]]:
+    """Metric name → values of every EMF document the handler printed."""
+    values: dict[str, list[float]] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and "_aws" in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = document[metric["Name"]]
+                    values.setdefault(metric["Name"], []).extend(
+                        value if isinstance(value, list) else [value]
+                    )
+    return values
+
+
+def test_finished_jobs_and_each_poll_publish_the_dashboard_metrics(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Job duration and the GPU utilisation the job measured; queued/running gauges per poll."""
+    job_id, document_id = _dispatched_job()
+    report = write_embed_artifacts(job_id, document_id, unit_vectors(2, seed=3))
+    report["gpu"] = {"available": True, "device": "NVIDIA L4", "utilization_mean_pct": 87.5}
+    capsys.readouterr()
+    assert _results(_completed(report)) == []
+    emitted = _emf_values(capsys.readouterr().out)
+    assert emitted["GpuUtilization"] == [87.5]
+    assert len(emitted["JobDuration"]) == 1 and emitted["JobDuration"][0] >= 0
+
+    _dispatched_job(handle="fc-other")
+    with session_scope() as session:
+        service.create_job(
+            session,
+            OPERATOR,
+            JobCreate.model_validate(
+                {"type": "embed", "input": {"document_id": document_id}, "backend": "local"}
+            ),
+        )
+    _poll()
+    emitted = _emf_values(capsys.readouterr().out)
+    assert emitted["JobsQueued"] == [1.0] and emitted["JobsRunning"] == [1.0]

@@ -13,6 +13,7 @@ import pytest
 from lotabots import config
 from lotabots.access import Principal, Role
 from tests.support.api import FakeLambdaContext, load_function
+from tests.support.slack_server import MockSlack
 
 ADMIN = Principal("u-admin", "admin@example.test", Role.ADMIN)
 OPERATOR = Principal("u-operator", "operator@example.test", Role.OPERATOR)
@@ -41,6 +42,19 @@ def alerting(db: str, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     reset_alerting_caches()
     yield aws_env
     reset_alerting_caches()
+
+
+@pytest.fixture
+def slack(alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[MockSlack]:
+    """`alerting` with a bot token and the mock Slack Web API (tests/support/slack_server.py)."""
+    with MockSlack() as server:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+        monkeypatch.setenv("SLACK_API_URL", server.base_url)
+        # Generous enough for a loaded CI machine; the timeout test shortens it.
+        monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "5")
+        monkeypatch.setenv("ALERTS_NOTIFY_STALE_SECONDS", "60")
+        reset_alerting_caches()
+        yield server
 
 
 @pytest.fixture

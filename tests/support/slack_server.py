@@ -7,6 +7,7 @@ Faults are programmed per request, in order: `fail_next("rate_limit", retry_afte
 `"server_error"` (HTTP 500), `"drop"` (close the connection without an answer; with
 `process=True` the message is posted first, as when a response is lost), `"ok_false"`
 (HTTP 200 with `{"ok": false, "error": ...}`) and `"slow"` (answer after `delay` seconds).
+`down("server_error")` makes every request fail that way until `up()`: an outage of any length.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class MockSlack:
         self.requests: list[Request] = []
         self.messages: list[Message] = []
         self._faults: deque[Fault] = deque()
+        self._outage: Fault | None = None
         self._lock = threading.Lock()
         self._counter = 0
         self._channel_ids: dict[str, str] = {}
@@ -111,6 +113,15 @@ class MockSlack:
             for _ in range(count):
                 self._faults.append(Fault(kind, **options))
 
+    def down(self, kind: FaultKind = "server_error", **options: Any) -> None:
+        """Every request fails with `kind` (after any programmed faults) until `up()`."""
+        with self._lock:
+            self._outage = Fault(kind, **options)
+
+    def up(self) -> None:
+        with self._lock:
+            self._outage = None
+
     def channel_id(self, channel: str) -> str:
         """The id this server gives a channel name (ids map to themselves)."""
         with self._lock:
@@ -127,6 +138,7 @@ class MockSlack:
             self.requests.clear()
             self.messages.clear()
             self._faults.clear()
+            self._outage = None
 
     # --- internals ---------------------------------------------------------------------
     def _channel_id(self, channel: str) -> str:
@@ -142,6 +154,8 @@ class MockSlack:
                 if fault.method in (None, method):
                     self._faults.remove(fault)
                     return fault
+            if self._outage is not None and self._outage.method in (None, method):
+                return self._outage
         return None
 
     def _next_ts(self) -> str:

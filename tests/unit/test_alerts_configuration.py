@@ -204,3 +204,38 @@ def test_config_comes_from_ssm_and_a_bad_update_keeps_the_last_valid_one(
             configuration.load()  # nothing valid to fall back on
         parameters.clear_caches()
     aws.reset()
+
+
+@pytest.mark.parametrize(
+    ("where", "matcher"),
+    [
+        ("route", "routes: [{matchers: ['alertname=~\"(a)\\\\1\"']}]"),  # backreference
+        ("route", "routes: [{matchers: [{name: host, value: '(?=db)db.*', isRegex: true}]}]"),
+        ("inhibit", "source_matchers: ['severity=~\"(?<!x)critical\"']"),
+        ("inhibit", "target_matchers: ['severity!~\"x{2000}\"']"),
+    ],
+)
+def test_routes_and_inhibit_rules_accept_only_re2_regexes(where: str, matcher: str) -> None:
+    if where == "route":
+        doc = f"route: {{receiver: a, {matcher}}}\nreceivers: [{{name: a, channel: '#a'}}]"
+    else:
+        rule = {"source_matchers": "['severity=\"critical\"']", "target_matchers": "['severity=\"warning\"']"}
+        key = matcher.split(":", 1)[0]
+        rule[key] = matcher.split(":", 1)[1].strip()
+        body = ", ".join(f"{k}: {v}" for k, v in rule.items())
+        doc = f"route: {{receiver: a}}\nreceivers: [{{name: a, channel: '#a'}}]\ninhibit_rules: [{{{body}}}]"
+    with pytest.raises(AlertsConfigError, match=r"invalid regex .*RE2 syntax"):
+        parse_document(doc)
+
+
+def test_a_catastrophic_route_regex_routes_a_long_label_at_once() -> None:
+    import time
+
+    cfg = parse_document(
+        "route: {receiver: a, routes: [{matchers: ['host=~\"(a+)+b\"'], receiver: b}]}\n"
+        "receivers: [{name: a, channel: '#a'}, {name: b, channel: '#b'}]"
+    )
+    started = time.perf_counter()
+    [route] = cfg.match({"alertname": "X", "host": "a" * 100_000})
+    assert route.receiver == "a"
+    assert time.perf_counter() - started < 0.05

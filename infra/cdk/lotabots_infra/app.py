@@ -25,6 +25,10 @@ FEATURE_FLAGS: dict[str, Any] = {
 }
 
 
+# The SAM-ready variant (`make sam-template`): see StageSettings.sam_local.
+SAM_LOCAL_CONTEXT: dict[str, Any] = {"samLocal": True}
+
+
 def stack_name(stage: str) -> str:
     return f"LotaBots-{stage}"
 

@@ -1,12 +1,13 @@
 """Lambda assets built without Docker.
 
-The core layer is `layers/core/lotabots` plus the wheels named in `layers/core/requirements.txt`,
-installed by `pip --platform manylinux... --only-binary=:all: --python-version 3.12` inside an
-`ILocalBundling` (so `cdk synth` never starts a container). The pip output is cached under
-`build/layers/<hash>/` keyed by the requirements, the extras and the pip flags, so a repeated
-synth only copies files. A layer variant with extras (e.g. `modal` for the GPU job functions) is
-a separate, fully resolved layer: a function has exactly one dependency layer, so two layers can
-never ship conflicting versions of a shared dependency.
+The core layer is `layers/core/lotabots` plus the wheels of its lock file
+(`layers/core/requirements.lock`, every wheel pinned with its sha256: `lotabots_infra.lock`),
+installed by `pip --require-hashes --no-deps --platform manylinux... --only-binary=:all:
+--python-version 3.12` inside an `ILocalBundling` (so `cdk synth` never starts a container).
+The pip output is cached under `build/layers/<hash>/` keyed by the lock's content and the pip
+flags, so a repeated synth only copies files. A layer variant with extras (e.g. `modal` for the
+GPU job functions) is a separate, fully resolved layer: a function has exactly one dependency
+layer, so two layers can never ship conflicting versions of a shared dependency.
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ def _package_files() -> list[Path]:
 
 
 def requirements_hash(requirements: Iterable[str]) -> str:
+    """Of the pip arguments and flags, and of the content of every `-r` file they name."""
     digest = hashlib.sha256()
+    previous = ""
     for part in (*requirements, *PIP_TARGET_FLAGS):
         digest.update(part.encode())
         digest.update(b"\0")
+        if previous == "-r":
+            digest.update(Path(part).read_bytes())
+        previous = part
     return digest.hexdigest()[:20]
 
 
@@ -100,7 +106,8 @@ def _link_or_copy(src: str, dst: str) -> object:
 
 
 def install_wheels(requirements: list[str]) -> Path:
-    """pip-install the requirements for Lambda into the cache (once per requirements hash)."""
+    """pip-install the requirements for Lambda into the cache (once per requirements hash).
+    `requirements` are pip arguments: the layer passes `--require-hashes --no-deps -r <lock>`."""
     cached = BUILD_DIR / f"pip-{requirements_hash(requirements)}"
     if (cached / ".complete").exists():
         return cached / "python"
@@ -146,9 +153,18 @@ class LayerBundler:
         return True
 
 
+def locked_requirements(extras: tuple[str, ...] = ()) -> list[str]:
+    """pip arguments that install exactly the layer variant's lock (hash-checked, no resolving)."""
+    suffix = "".join(f"-{extra}" for extra in extras)
+    lock = CORE_DIR / f"requirements{suffix}.lock"
+    if not lock.is_file():
+        raise FileNotFoundError(f"{lock.relative_to(REPO_ROOT)} is missing: run `make lock`")
+    return ["--require-hashes", "--no-deps", "-r", str(lock)]
+
+
 def dependency_layer_code(extras: tuple[str, ...] = ()) -> lambda_.Code:
     """Asset for the core layer, or for its variant with the given pyproject extras."""
-    requirements = core_requirements() + [req for extra in extras for req in extra_requirements(extra)]
+    requirements = locked_requirements(extras)
     return lambda_.Code.from_asset(
         str(CORE_DIR),
         asset_hash_type=AssetHashType.CUSTOM,

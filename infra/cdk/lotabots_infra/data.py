@@ -84,9 +84,12 @@ class Database(Construct):
         self.cluster.node.add_dependency(self.node.find_child("PostgresLogs"))
         assert self.cluster.secret is not None
         self.secret = self.cluster.secret
-        self.cluster.add_rotation_single_user(
-            automatically_after=Duration.days(30), vpc_subnets=network.isolated
-        )
+        # The rotation function is a Serverless Application Repository app, which SAM CLI can only
+        # resolve from AWS with credentials: the SAM variant (never deployed) goes without it.
+        if not settings.sam_local:
+            self.cluster.add_rotation_single_user(
+                automatically_after=Duration.days(30), vpc_subnets=network.isolated
+            )
         self.proxy = self.cluster.add_proxy(
             "Proxy",
             vpc=vpc,

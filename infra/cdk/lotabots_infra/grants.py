@@ -3,7 +3,15 @@
 `GRANTS` maps every topology function to the grants it gets, nothing else is added to a
 function's role except (by CDK) writing its own log group, X-Ray segments, the VPC network
 interface policy for in-VPC functions, and the consume permissions of its SQS trigger.
-No grant uses a wildcard action.
+No grant uses a wildcard action, and each action is one the platform's code calls (a test
+checks every granted action against the calls in the code): secrets are read with
+GetSecretValue alone, queues written with SendMessage alone, rather than CDK's broader
+`grant_read`/`grant_send_messages`.
+
+AWS Batch jobs only have ids once submitted, so job actions cannot name them; they are
+limited by tag instead: dispatch may only submit jobs tagged `lotabots:stage=<stage>`
+(`aws:RequestTag`), and TerminateJob only works on jobs carrying that tag (`aws:ResourceTag`),
+so a function can never stop another stack's GPU job.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from aws_cdk import aws_ssm as ssm
 
 from lotabots.audit.anchors import PREFIX as AUDIT_ANCHOR_PREFIX
 from lotabots.config import DocumentSettings
+from lotabots.jobs.backends.batch import STAGE_TAG
 from lotabots_infra.data import Database, Tables
 from lotabots_infra.gpu import GpuBatch
 from lotabots_infra.messaging import Messaging
@@ -36,6 +45,7 @@ class Resources:
     secrets: SecretsAndParameters
     messaging: Messaging
     gpu: GpuBatch
+    stage: str
 
 
 Grant = Callable[[Resources, lambda_.Function], None]
@@ -48,9 +58,13 @@ def _allow(fn: lambda_.Function, actions: list[str], resources: list[str]) -> No
 # --- building blocks -------------------------------------------------------------------------
 
 
+def _read_secret(fn: lambda_.Function, secret_arn: str) -> None:
+    _allow(fn, ["secretsmanager:GetSecretValue"], [secret_arn])
+
+
 def database(r: Resources, fn: lambda_.Function) -> None:
     """Read the database credentials (the network path to the proxy is the security group)."""
-    r.database.secret.grant_read(fn)
+    _read_secret(fn, r.database.secret.secret_arn)
 
 
 def idempotency_table(r: Resources, fn: lambda_.Function) -> None:
@@ -84,7 +98,7 @@ def publish_events(r: Resources, fn: lambda_.Function) -> None:
 
 def send_to(queue_name: str) -> Grant:
     def grant(r: Resources, fn: lambda_.Function) -> None:
-        r.messaging.queues[queue_name].grant_send_messages(fn)
+        _allow(fn, ["sqs:SendMessage"], [r.messaging.queues[queue_name].queue_arn])
 
     grant.__name__ = f"send_to_{queue_name.replace('-', '_')}"
     return grant
@@ -112,31 +126,38 @@ read_alerts_config = _get_parameter(lambda s: s.alerts_config)
 
 
 def read_signing_keys(r: Resources, fn: lambda_.Function) -> None:
-    r.secrets.signing_keys.grant_read(fn)
+    _read_secret(fn, r.secrets.signing_keys.secret_arn)
 
 
 def write_signing_keys(r: Resources, fn: lambda_.Function) -> None:
-    r.secrets.signing_keys.grant_read(fn)
-    r.secrets.signing_keys.grant_write(fn)
+    """`keys.ensure_signing_keys`: read the keyset, tell a missing secret from an empty one, write."""
+    _allow(
+        fn,
+        ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"],
+        [r.secrets.signing_keys.secret_arn],
+    )
 
 
 def read_model_signing_key(r: Resources, fn: lambda_.Function) -> None:
     """Sign an enrolled model's baseline and verify stored signatures (results path)."""
-    r.secrets.model_signing.grant_read(fn)
+    _read_secret(fn, r.secrets.model_signing.secret_arn)
 
 
 def write_model_signing_key(r: Resources, fn: lambda_.Function) -> None:
-    """Deploy-time bootstrap: replace the placeholder with a generated keypair."""
-    r.secrets.model_signing.grant_read(fn)
-    r.secrets.model_signing.grant_write(fn)
+    """Deploy-time bootstrap: read the placeholder, replace it with a generated keypair."""
+    _allow(
+        fn,
+        ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+        [r.secrets.model_signing.secret_arn],
+    )
 
 
 def read_slack_secret(r: Resources, fn: lambda_.Function) -> None:
-    r.secrets.slack.grant_read(fn)
+    _read_secret(fn, r.secrets.slack.secret_arn)
 
 
 def read_modal_secret(r: Resources, fn: lambda_.Function) -> None:
-    r.secrets.modal.grant_read(fn)
+    _read_secret(fn, r.secrets.modal.secret_arn)
 
 
 def list_documents_bucket(r: Resources, fn: lambda_.Function) -> None:
@@ -165,7 +186,7 @@ def documents_ingest_objects(r: Resources, fn: lambda_.Function) -> None:
     """Read uploads, delete rejected ones, copy them to quarantine."""
     _allow(
         fn,
-        ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"],
+        ["s3:GetObject", "s3:DeleteObject"],
         [r.storage.documents.arn_for_objects(f"{DOCUMENTS_PREFIX}*")],
     )
     _allow(fn, ["s3:PutObject"], [r.storage.documents.arn_for_objects(f"{QUARANTINE_PREFIX}*")])
@@ -186,13 +207,20 @@ def _batch_jobs_arn(r: Resources) -> str:
 
 
 def batch_submit(r: Resources, fn: lambda_.Function) -> None:
-    """SubmitJob on our queue + definition; tagging the job at submit needs TagResource on it."""
+    """SubmitJob on our queue + definition; tagging the job at submit needs TagResource on it,
+    allowed only with this stack's stage tag in the request."""
     _allow(
         fn,
         ["batch:SubmitJob"],
         [r.gpu.job_queue.job_queue_arn, r.gpu.job_definition.job_definition_arn],
     )
-    _allow(fn, ["batch:TagResource"], [_batch_jobs_arn(r)])
+    fn.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["batch:TagResource"],
+            resources=[_batch_jobs_arn(r)],
+            conditions={"StringEquals": {f"aws:RequestTag/{STAGE_TAG}": r.stage}},
+        )
+    )
 
 
 def batch_find(r: Resources, fn: lambda_.Function) -> None:
@@ -207,7 +235,14 @@ def batch_describe(r: Resources, fn: lambda_.Function) -> None:
 
 
 def batch_cancel(r: Resources, fn: lambda_.Function) -> None:
-    _allow(fn, ["batch:TerminateJob"], [_batch_jobs_arn(r)])
+    """Terminate only jobs this stack submitted (they carry its stage tag)."""
+    fn.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["batch:TerminateJob"],
+            resources=[_batch_jobs_arn(r)],
+            conditions={"StringEquals": {f"aws:ResourceTag/{STAGE_TAG}": r.stage}},
+        )
+    )
 
 
 def list_audit_anchors(r: Resources, fn: lambda_.Function) -> None:

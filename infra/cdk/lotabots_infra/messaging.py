@@ -2,9 +2,17 @@
 
 Every rule targets a queue, never a function, so every asynchronous path has redelivery
 and a DLQ; a rule target that cannot be delivered lands in the rules' own DLQ.
+
+Events from AWS services (`source: aws.*`) on the default bus are account-wide: the Batch job
+of another stack, any alarm of the account. The stack narrows each such rule to its own
+resources (`scopes`: rule name → pattern fragment merged into the topology pattern, e.g. this
+stack's job queue or alarm-name prefix); a rule on AWS events without a scope is refused.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -31,8 +39,17 @@ def _queue(scope: Construct, construct_id: str, **kwargs: object) -> sqs.Queue:
 
 
 class Messaging(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        scopes: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
+        scopes = scopes or {}
+        check_scopes(scopes)
         self.queues: dict[str, sqs.Queue] = {}
         self.dlqs: dict[str, sqs.Queue] = {}
         for spec in topology.QUEUES:
@@ -66,7 +83,7 @@ class Messaging(Construct):
                 rule_name=settings.name(rule_spec.name),
                 description=rule_spec.description or rule_spec.name,
                 event_bus=bus,
-                event_pattern=_pattern(rule_spec.pattern),
+                event_pattern=_pattern(merge_pattern(rule_spec.pattern, scopes.get(rule_spec.name, {}))),
             )
             rule.add_target(
                 targets.SqsQueue(
@@ -81,6 +98,39 @@ class Messaging(Construct):
     @property
     def all_dlqs(self) -> dict[str, sqs.Queue]:
         return {**self.dlqs, "rule-target": self.rule_dlq}
+
+
+def aws_service_rules() -> list[str]:
+    """Topology rules matching events of AWS services (account-wide on the default bus)."""
+    return [
+        rule.name
+        for rule in topology.EVENT_RULES
+        if any(str(source).startswith("aws.") for source in rule.pattern.get("source", []))
+    ]
+
+
+def check_scopes(scopes: Mapping[str, dict[str, Any]]) -> None:
+    names = {rule.name for rule in topology.EVENT_RULES}
+    unknown = sorted(set(scopes) - names)
+    unscoped = sorted(set(aws_service_rules()) - set(scopes))
+    if unknown or unscoped:
+        raise ValueError(
+            f"event rule scopes: unknown rules {unknown}; rules on AWS service events without a scope "
+            f"to this stack's resources {unscoped} (see Messaging)"
+        )
+
+
+def merge_pattern(pattern: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The pattern with `extra`'s fields added (nested objects merged; a field in both is refused)."""
+    merged = dict(pattern)
+    for key, value in extra.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_pattern(merged[key], value)
+        else:
+            raise ValueError(f"scope field {key!r} is already set by the topology pattern")
+    return merged
 
 
 def _pattern(pattern: dict[str, object]) -> events.EventPattern:

@@ -28,13 +28,10 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
         # Lambda active tracing (added by CDK for tracing=ACTIVE).
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
-        # Network interfaces of in-VPC functions.
-        "ec2:CreateNetworkInterface",
+        # Looking up network interfaces and subnets (in-VPC functions); creating, deleting and
+        # re-addressing interfaces are scoped to the stack's VPC (functions.network_interface_statements).
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeSubnets",
-        "ec2:DeleteNetworkInterface",
-        "ec2:AssignPrivateIpAddresses",
-        "ec2:UnassignPrivateIpAddresses",
         # Looking up Batch jobs (dispatch crash recovery: ListJobs; result polling: DescribeJobs).
         "batch:ListJobs",
         "batch:DescribeJobs",
@@ -44,7 +41,7 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
 )
 WILDCARD_RESOURCE_REASON = (
     "Resource '*' only for actions without resource-level permissions in IAM: X-Ray trace upload, "
-    "the EC2 network-interface actions Lambda needs for in-VPC functions, batch:ListJobs/"
+    "ec2:DescribeNetworkInterfaces/DescribeSubnets for in-VPC functions, batch:ListJobs/"
     "DescribeJobs and ecr:GetAuthorizationToken (tests/infra checks no other action uses '*')"
 )
 
@@ -81,6 +78,11 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
                 "cp312 and the code is tested on it; runtime upgrades are a deliberate change"
             ),
             "AwsSolutions-IAM5[Resource::*]": WILDCARD_RESOURCE_REASON,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:{stack.region}:<AWS::AccountId>:"
+            "network-interface/*]": (
+                "Lambda names the network interfaces it creates for in-VPC functions; the statement is "
+                "limited by condition to interfaces in this stack's VPC (ec2:Vpc)"
+            ),
         },
     )
     acknowledge(stack.gpu, {"AwsSolutions-IAM5[Resource::*]": WILDCARD_RESOURCE_REASON})
@@ -151,6 +153,25 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
                 )
             },
         )
+
+    alarms = (
+        f"arn:<AWS::Partition>:cloudwatch:{stack.region}:<AWS::AccountId>:alarm:{stack.settings.name('*')}"
+    )
+    acknowledge(
+        stack.releases.role,
+        {
+            f"AwsSolutions-IAM5[Resource::{alarms}]": (
+                "CodeDeploy reads the state of the release alarms it watches; they are all named "
+                "lotabots-<stage>-... by the observability construct"
+            ),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSCodeDeployRoleForLambdaLimited]": (
+                "CDK's LambdaDeploymentGroup attaches this policy to the role in the construct tree; the "
+                "releases construct deletes it from the template (tests/infra asserts the role has no "
+                "managed policy) and grants the same actions on this stack's aliases and alarms only"
+            ),
+        },
+    )
 
     if not stack.settings.production:
         acknowledge(
@@ -244,10 +265,6 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
                     "AWSLambdaBasicExecutionRole]": (
                         "CDK's bucket-notification custom resource (configures the documents bucket's "
                         "S3 -> SQS notification at deploy time) uses the basic execution policy"
-                    ),
-                    "AwsSolutions-IAM5[Resource::*]": (
-                        "CDK's bucket-notification custom resource calls s3:PutBucketNotification, "
-                        "granted on '*' by CDK at deploy time only"
                     ),
                 },
             )

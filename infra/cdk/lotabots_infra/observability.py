@@ -2,8 +2,18 @@
 
 Every alarm notifies the KMS-encrypted SNS alert topic (subscribe on-call to it; `-c
 alarmEmail=...` adds an e-mail subscription). The same alarms also reach Slack through the
-platform's own alerting: the topology rule `alarms-to-alerts` forwards every CloudWatch
-"Alarm State Change" to the alert-events queue.
+platform's own alerting: the topology rule `alarms-to-alerts` forwards this stack's CloudWatch
+"Alarm State Change" events (alarm names start with `lotabots-<stage>-`) to the alert-events queue.
+
+Each function has an error alarm and a latency alarm on its `live` alias, one-minute periods so
+that CodeDeploy can roll a canary back within its five minutes (`releases.py`). The
+authorizer's error alarm watches its `AuthorizerFailures` metric, not Lambda's `Errors`: every
+refused token is a Lambda error by API Gateway's contract, and an expired token is no incident.
+
+A Slack outage cannot announce itself in Slack: the `alert-delivery-lag` alarm watches how long
+alert groups have waited for Slack to accept a notification (published every minute by
+alert_flush) and reaches on-call through SNS/e-mail. Missing data counts as breaching: no
+datapoint means the flush schedule, which also retries undelivered notifications, is not running.
 """
 
 from __future__ import annotations
@@ -24,14 +34,43 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lotabots import topology
+from lotabots.alerts.metrics import DELIVERY_LAG_METRIC
 from lotabots.audit.service import CHAIN_INVALID_METRIC as AUDIT_CHAIN_INVALID_METRIC
 from lotabots_infra.functions import METRICS_NAMESPACE
 from lotabots_infra.settings import StageSettings
 
 FIVE_MINUTES = Duration.minutes(5)
+ONE_MINUTE = Duration.minutes(1)
+# A function whose p99 duration stays above this share of its timeout is about to time out.
+LATENCY_ALARM_TIMEOUT_SHARE = 0.8
+LATENCY_EVALUATION_MINUTES = 3
+AUTHORIZER_FUNCTION = "authorizer"
 API_P99_THRESHOLD_MS = 3000
 API_5XX_THRESHOLD = 5
 MIN_OLDEST_MESSAGE_AGE_S = 600
+# Slack has kept an alert group waiting this long: an outage (or a revoked token, a missing
+# channel). Notifications are kept and retried meanwhile; this tells on-call by e-mail.
+ALERT_DELIVERY_LAG_THRESHOLD_S = 600
+
+
+def platform_metric(
+    name: str,
+    service: str,
+    *,
+    statistic: str = "Sum",
+    label: str | None = None,
+    period: Duration = FIVE_MINUTES,
+) -> cloudwatch.Metric:
+    """A metric the functions publish with Powertools Metrics (EMF): namespace LotaBots,
+    dimension `service` = the topology function's name."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
 
 
 def oldest_message_threshold_s(queue: topology.Queue) -> int:
@@ -47,6 +86,7 @@ class Observability(Construct):
         *,
         settings: StageSettings,
         functions: Mapping[str, lambda_.Function],
+        aliases: Mapping[str, lambda_.Alias],
         queues: Mapping[str, sqs.Queue],
         dlqs: Mapping[str, sqs.Queue],
         api: apigw.RestApi,
@@ -80,14 +120,38 @@ class Observability(Construct):
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
+        # Per function: the alarms that roll a new version back (errors and latency).
+        self.release_alarms: dict[str, list[cloudwatch.Alarm]] = {}
 
         for name, fn in functions.items():
-            self._alarm(
+            function_spec = topology.function(name)
+            alias = aliases[name]
+            errors = self._alarm(
                 f"{name}-errors",
-                fn.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                (
+                    platform_metric("AuthorizerFailures", name, period=ONE_MINUTE)
+                    if name == AUTHORIZER_FUNCTION
+                    else alias.metric_errors(period=ONE_MINUTE, statistic="Sum")
+                ),
                 threshold=1,
-                description=f"{name} raised errors",
+                description=(
+                    f"{name} failed (keys unreadable or a crash; refused tokens do not count)"
+                    if name == AUTHORIZER_FUNCTION
+                    else f"{name} raised errors"
+                ),
             )
+            latency_ms = int(function_spec.timeout_s * 1000 * LATENCY_ALARM_TIMEOUT_SHARE)
+            latency = self._alarm(
+                f"{name}-latency",
+                alias.metric_duration(period=ONE_MINUTE, statistic="p99"),
+                threshold=latency_ms,
+                evaluation_periods=LATENCY_EVALUATION_MINUTES,
+                description=(
+                    f"{name} p99 duration above {latency_ms} ms ({LATENCY_ALARM_TIMEOUT_SHARE:.0%} of its "
+                    f"{function_spec.timeout_s} s timeout) for {LATENCY_EVALUATION_MINUTES} minutes"
+                ),
+            )
+            self.release_alarms[name] = [errors, latency]
             self._alarm(
                 f"{name}-throttles",
                 fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
@@ -113,6 +177,24 @@ class Observability(Construct):
                 description=f"messages landed in the {name} dead-letter queue",
                 severity="critical",
             )
+        self._alarm(
+            "alert-delivery-lag",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=DELIVERY_LAG_METRIC,
+                dimensions_map={"service": "alert_flush"},
+                period=Duration.minutes(1),
+                statistic="Maximum",
+            ),
+            threshold=ALERT_DELIVERY_LAG_THRESHOLD_S,
+            evaluation_periods=3,
+            description=(
+                f"Slack has not accepted alert notifications for over {ALERT_DELIVERY_LAG_THRESHOLD_S // 60}"
+                " minutes (outage, token or channel); they are kept and retried until it does"
+            ),
+            severity="critical",
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
         self._alarm(
             "api-5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
@@ -222,6 +304,109 @@ class Observability(Construct):
             ),
         )
 
+        self._platform_widgets(functions)
+
+    def _platform_widgets(self, functions: Mapping[str, lambda_.Function]) -> None:
+        """GPU jobs, the platform's own metrics, alarm status and concurrency."""
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="GPU jobs",
+                left=[
+                    platform_metric("JobsQueued", "job_results", statistic="Maximum", label="queued"),
+                    platform_metric("JobsRunning", "job_results", statistic="Maximum", label="running"),
+                ],
+                right=[
+                    platform_metric("JobsCreated", "jobs", label="created (API)"),
+                    platform_metric("JobsDispatched", "job_dispatch", label="dispatched"),
+                    platform_metric("JobsSucceeded", "job_results", label="succeeded"),
+                    platform_metric("JobsFailed", "job_results", label="failed"),
+                    platform_metric("JobsTimedOut", "job_results", label="timed out"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="GPU job duration (s)",
+                left=[
+                    platform_metric("JobDuration", "job_results", statistic="p50", label="p50"),
+                    platform_metric("JobDuration", "job_results", statistic="p99", label="p99"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="GPU utilisation (%, job telemetry)",
+                left=[
+                    platform_metric("GpuUtilization", "job_results", statistic="Average", label="mean"),
+                    platform_metric("GpuUtilization", "job_results", statistic="Minimum", label="lowest job"),
+                ],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Sign-ins",
+                left=[
+                    platform_metric("Logins", "auth", label="logins"),
+                    platform_metric("LoginFailures", "auth", label="failed logins"),
+                    platform_metric("UsersRegistered", "auth", label="registrations"),
+                ],
+                right=[
+                    platform_metric("AuthorizerDenials", AUTHORIZER_FUNCTION, label="refused tokens"),
+                    platform_metric("AuthorizerFailures", AUTHORIZER_FUNCTION, label="authorizer failures"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Documents",
+                left=[
+                    platform_metric("DocumentsIngested", "document_ingest", label="ingested"),
+                    platform_metric("DocumentsRejected", "document_ingest", label="rejected"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Alerts and notifications",
+                left=[
+                    platform_metric("AlertsReceived", "alerts", label="posted (API)"),
+                    platform_metric("AlertEventsIngested", "alert_ingest", label="from events"),
+                    platform_metric("AlertNotificationsCreated", "alert_flush", label="notifications"),
+                ],
+                right=[
+                    platform_metric("NotificationsDelivered", "alert_notify", label="delivered"),
+                    platform_metric("NotificationsLogged", "alert_notify", label="logged (no Slack token)"),
+                    platform_metric("NotificationsDeferred", "alert_notify", label="deferred (retrying)"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms",
+                alarms=list(self.alarms.values()),
+                sort_by=cloudwatch.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+                width=12,
+                height=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Concurrency",
+                left=[
+                    fn.metric("ConcurrentExecutions", period=FIVE_MINUTES, statistic="Maximum", label=name)
+                    for name, fn in functions.items()
+                ],
+                right=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Lambda",
+                        metric_name="UnreservedConcurrentExecutions",
+                        period=FIVE_MINUTES,
+                        statistic="Maximum",
+                        label="account: unreserved in use",
+                    )
+                ],
+                width=12,
+                height=8,
+            ),
+        )
+
     def _alarm(
         self,
         name: str,
@@ -231,6 +416,7 @@ class Observability(Construct):
         description: str,
         evaluation_periods: int = 1,
         severity: str = "warning",
+        treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -241,7 +427,7 @@ class Observability(Construct):
             threshold=threshold,
             evaluation_periods=evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=treat_missing_data,
         )
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         alarm.add_ok_action(actions.SnsAction(self.topic))

@@ -6,7 +6,8 @@ production defaults (deletion protection, longer retention, two NAT gateways).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import aws_logs as logs
@@ -20,11 +21,40 @@ PRODUCTION_STAGES = frozenset({"prod", "production"})
 PARAMS_SECRETS_EXTENSION_ACCOUNT = "177933569100"
 PARAMS_SECRETS_EXTENSION_VERSION = 19
 PARAMS_SECRETS_EXTENSION_REGION = "us-east-1"
+# Provisioned concurrency per function on production stages: the authorizer sits in front of
+# every API call, so two warm environments keep its cold start off the request path.
+PRODUCTION_PROVISIONED_CONCURRENCY = {"authorizer": 2}
+DEPLOYMENT_CONFIGS = ("canary", "linear", "allAtOnce")
 
 
 def pascal(name: str) -> str:
     """Construct-id form of a topology name: `alert-ingest` / `alert_ingest` → `AlertIngest`."""
     return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_function_counts(value: Any) -> dict[str, int]:
+    """`{"auth": 1}` (cdk.json) or `auth=1,authorizer=2` (`-c` on the command line)."""
+    if isinstance(value, dict):
+        items = [(str(k), v) for k, v in value.items()]
+    else:
+        text = str(value).strip()
+        if text.startswith("{"):
+            return parse_function_counts(json.loads(text))
+        items = [tuple(part.split("=", 1)) for part in text.split(",") if part.strip()]  # type: ignore[misc]
+    counts: dict[str, int] = {}
+    for item in items:
+        if len(item) != 2:
+            raise ValueError(f"expected name=count, got {'='.join(item)!r}")
+        name, count = item[0].strip(), int(item[1])
+        if count < 0:
+            raise ValueError(f"{name}: a concurrency cannot be negative")
+        if count:
+            counts[name] = count
+    return counts
 
 
 def params_secrets_extension_arn(region: str, version: int = PARAMS_SECRETS_EXTENSION_VERSION) -> str:
@@ -90,10 +120,19 @@ class StageSettings:
     jwt_issuer: str
     jwt_audience: str
     # A template for `sam local invoke` against the local stack (never deploy it): every function
-    # also declares the variables events/env.json overrides (endpoint, database URL).
+    # also declares the variables events/env.json overrides (endpoint, database URL), there is
+    # no Serverless Application Repository app and no layer referenced by ARN (docs/operations.md).
     sam_local: bool = False
     # Compliance-mode Object Lock retention of the audit anchors: nobody can delete one sooner.
     audit_anchor_retention_days: int = 1
+    # Releases (docs/operations.md): SnapStart on published versions, provisioned concurrency on
+    # the `live` alias per function (a version with it cannot also use SnapStart), reserved
+    # concurrency from topology (off for accounts still at the default quota of 10), and how
+    # CodeDeploy shifts traffic to a new version.
+    snap_start: bool = True
+    provisioned_concurrency: dict[str, int] = field(default_factory=dict)
+    reserved_concurrency: bool = True
+    deployment_config: str = "canary"
 
     @property
     def production(self) -> bool:
@@ -154,6 +193,18 @@ class StageSettings:
             alarm_email=get("alarmEmail", None),
             jwt_issuer=str(get("jwtIssuer", f"https://lotabots.{stage}")),
             jwt_audience=str(get("jwtAudience", "lotabots-api")),
-            sam_local=str(get("samLocal", "false")).lower() in ("1", "true", "yes"),
             audit_anchor_retention_days=int(get("auditAnchorRetentionDays", 400 if prod else 1)),
+            sam_local=_truthy(get("samLocal", "false")),
+            snap_start=_truthy(get("snapStart", "true")),
+            provisioned_concurrency=parse_function_counts(
+                get("provisionedConcurrency", PRODUCTION_PROVISIONED_CONCURRENCY if prod else {})
+            ),
+            reserved_concurrency=_truthy(get("reservedConcurrency", "true")),
+            deployment_config=_deployment_config(str(get("deploymentConfig", "canary"))),
         )
+
+
+def _deployment_config(value: str) -> str:
+    if value not in DEPLOYMENT_CONFIGS:
+        raise ValueError(f"deploymentConfig={value!r}: use one of {', '.join(DEPLOYMENT_CONFIGS)}")
+    return value

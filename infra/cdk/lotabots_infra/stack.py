@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, Tags, triggers
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack, Tags, triggers
+from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
@@ -29,6 +30,7 @@ from lotabots_infra.messaging import Messaging
 from lotabots_infra.network import Network
 from lotabots_infra.observability import Observability
 from lotabots_infra.profiles import env_name
+from lotabots_infra.releases import Releases
 from lotabots_infra.secrets import SecretsAndParameters
 from lotabots_infra.settings import StageSettings
 from lotabots_infra.storage import DOCUMENTS_PREFIX, Storage
@@ -54,8 +56,8 @@ class LotaBotsStack(Stack):
         self.tables = Tables(self, "Tables", settings=settings)
         self.storage = Storage(self, "Storage", settings=settings)
         self.secrets = SecretsAndParameters(self, "Config", settings=settings)
-        self.messaging = Messaging(self, "Messaging", settings=settings)
         self.gpu = GpuBatch(self, "Gpu", settings=settings, network=self.network, storage=self.storage)
+        self.messaging = Messaging(self, "Messaging", settings=settings, scopes=self.event_rule_scopes())
 
         self.storage.documents.add_event_notification(
             s3.EventType.OBJECT_CREATED,
@@ -71,6 +73,7 @@ class LotaBotsStack(Stack):
             secrets=self.secrets,
             messaging=self.messaging,
             gpu=self.gpu,
+            stage=settings.stage,
         )
         self.functions = Functions(
             self,
@@ -81,14 +84,17 @@ class LotaBotsStack(Stack):
             values=self.environment_values(),
         )
         fns = self.functions.functions
+        aliases = self.functions.aliases
         self.api = Api(
             self,
             "Api",
             settings=settings,
             functions={
-                name: fn for name, fn in fns.items() if name not in (AUTHORIZER_FUNCTION, MIGRATION_FUNCTION)
+                name: alias
+                for name, alias in aliases.items()
+                if name not in (AUTHORIZER_FUNCTION, MIGRATION_FUNCTION)
             },
-            authorizer_function=fns[AUTHORIZER_FUNCTION],
+            authorizer_function=aliases[AUTHORIZER_FUNCTION],
         )
         # Migrations (and the signing keyset) on every deploy that changes the function or its layer.
         self.migration = triggers.Trigger(
@@ -104,10 +110,18 @@ class LotaBotsStack(Stack):
             "Observability",
             settings=settings,
             functions=fns,
+            aliases=aliases,
             queues=self.messaging.queues,
             dlqs=self.messaging.all_dlqs,
             api=self.api.api,
             cluster=self.database.cluster,
+        )
+        self.releases = Releases(
+            self,
+            "Releases",
+            settings=settings,
+            aliases=aliases,
+            alarms=self.observability.release_alarms,
         )
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Base URL of the REST API")
         CfnOutput(self, "DocumentsBucket", value=self.storage.documents.bucket_name)
@@ -119,6 +133,21 @@ class LotaBotsStack(Stack):
         CfnOutput(self, "ModalSecret", value=self.secrets.modal.secret_name)
         CfnOutput(self, "AuditAnchorBucket", value=self.storage.audit_anchors.bucket_name)
         nag.acknowledge_stack(self)
+
+    def event_rule_scopes(self) -> dict[str, dict[str, Any]]:
+        """Narrow the rules on account-wide AWS events to this stack's own resources."""
+        alarm_prefix = self.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=self.settings.name(""),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return {
+            # Only jobs of this stack's queue (other stacks in the account run Batch jobs too).
+            "batch-job-state": {"detail": {"jobQueue": [self.gpu.job_queue.job_queue_arn]}},
+            # Only this stack's alarms, all named lotabots-<stage>-... (observability.py).
+            "alarms-to-alerts": {"resources": events.Match.prefix(alarm_prefix)},
+        }
 
     def environment_values(self) -> dict[str, str]:
         """Every environment variable the stack can fill, keyed by the settings' aliases."""

@@ -150,9 +150,13 @@ class AlertSettings(_Base):
     slack_server_error_retries: int = Field(2, alias="SLACK_SERVER_ERROR_RETRIES", ge=0, le=10)
     # A delivery claimed longer ago than this without an outcome is treated as crashed mid-send.
     notify_stale_after_s: int = Field(120, alias="ALERTS_NOTIFY_STALE_SECONDS", gt=0)
-    # Redelivery delay after a failed delivery: base * 2^(receive count - 1), capped.
+    # Retry of a failed delivery (by the outbox, for as long as Slack fails):
+    # base * 2^(attempt - 1), capped, never sooner than Slack's Retry-After.
     notify_retry_base_s: int = Field(10, alias="ALERTS_NOTIFY_RETRY_BASE_SECONDS", ge=0)
     notify_retry_max_s: int = Field(300, alias="ALERTS_NOTIFY_RETRY_MAX_SECONDS", ge=0, le=43200)
+    # A queued notification with no recorded outcome this long after it was sent (its message
+    # was lost or dead-lettered) is sent to the notify queue again.
+    notify_resend_after_s: int = Field(900, alias="ALERTS_NOTIFY_RESEND_AFTER_SECONDS", gt=0, le=43200)
 
 
 class AuditSettings(_Base):
@@ -178,9 +182,13 @@ class AttestationSettings(_Base):
 class LocalSettings(_Base):
     """Settings of the developer's local stack only (never read in Lambda)."""
 
+    # Where the gateway, moto and the Parameters extension listen. `0.0.0.0` exposes them to
+    # containers (`sam local invoke`); clients in this process still use 127.0.0.1.
     host: str = Field("127.0.0.1", alias="LOTABOTS_HOST")
     port: int = Field(3000, alias="LOTABOTS_PORT", gt=0, lt=65536)
+    # 0: a free port. Fixed ports let events/env.json name them (5000 and 2773 there).
     moto_port: int = Field(0, alias="LOTABOTS_MOTO_PORT", ge=0, lt=65536)
+    extension_port: int = Field(0, alias="LOTABOTS_EXTENSION_PORT", ge=0, lt=65536)
     state_dir: str = Field(".local", alias="LOTABOTS_STATE_DIR")
     # Time runs this many times faster for the EventBridge schedules (tests use e.g. 30).
     schedule_speedup: float = Field(1.0, alias="LOTABOTS_SCHEDULE_SPEEDUP", gt=0)
@@ -188,11 +196,18 @@ class LocalSettings(_Base):
     retry_visibility_seconds: int = Field(5, alias="LOTABOTS_RETRY_VISIBILITY_SECONDS", ge=0, le=43200)
     # How often DLQ depth is checked to play the CloudWatch DLQ alarms.
     dlq_alarm_seconds: float = Field(5.0, alias="LOTABOTS_DLQ_ALARM_SECONDS", gt=0)
+    # The alert-delivery-lag alarm: Slack has kept an alert group waiting this long (CDK: 600 s).
+    delivery_lag_alarm_seconds: float = Field(600.0, alias="LOTABOTS_DELIVERY_LAG_ALARM_SECONDS", gt=0)
 
     @field_validator("host")
     @classmethod
     def _strip_host(cls, value: str) -> str:
         return value.strip()
+
+    @property
+    def connect_host(self) -> str:
+        """The address this process uses to reach its own listeners."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
 
 
 @cache

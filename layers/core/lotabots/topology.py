@@ -29,6 +29,10 @@ class QueueTrigger:
     queue: str
     batch_size: int = 10
     max_batching_window_s: int = 0
+    # Most concurrent invocations the event-source mapping starts (Lambda's minimum is 2). It bounds
+    # what the consumer does downstream (database connections, third-party rate limits) without
+    # throttling, which reserved concurrency alone would turn into redeliveries and DLQ entries.
+    max_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class Function:
     timeout_s: int = 15
     handler: str = "app.lambda_handler"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Reserved concurrency where something downstream cannot take more (a rate-limited third
+    # party, work that must never overlap); None leaves the function in the account's pool.
+    reserved_concurrency: int | None = None
 
     @property
     def code_dir(self) -> str:
@@ -160,7 +167,15 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=10,
     ),
-    Function("migrate", "migration", "Applies Alembic migrations on deploy", memory_mb=512, timeout_s=300),
+    Function(
+        "migrate",
+        "migration",
+        "Applies Alembic migrations on deploy",
+        memory_mb=512,
+        timeout_s=300,
+        # Two migrations must never run against the database at once.
+        reserved_concurrency=1,
+    ),
     Function(
         "documents",
         "api",
@@ -173,7 +188,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "document_ingest",
         "worker",
         "Checks, hashes and extracts uploaded documents",
-        queues=(QueueTrigger("document-ingest", batch_size=5),),
+        queues=(QueueTrigger("document-ingest", batch_size=5, max_concurrency=5),),
         memory_mb=1024,
         timeout_s=120,
     ),
@@ -182,7 +197,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "job_dispatch",
         "worker",
         "Submits queued GPU jobs to Modal, AWS Batch or local",
-        queues=(QueueTrigger("gpu-jobs", batch_size=10),),
+        queues=(QueueTrigger("gpu-jobs", batch_size=10, max_concurrency=5),),
         memory_mb=512,
         timeout_s=60,
     ),
@@ -190,7 +205,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "job_results",
         "worker",
         "Records GPU job results; polls Modal and times out stale jobs",
-        queues=(QueueTrigger("gpu-results", batch_size=10),),
+        queues=(QueueTrigger("gpu-results", batch_size=10, max_concurrency=5),),
         schedules=(ScheduleTrigger("poll-gpu-jobs", "rate(1 minute)"),),
         memory_mb=512,
         timeout_s=30,
@@ -207,7 +222,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "alert_ingest",
         "worker",
         "Normalises alarm/job/finding events into alerts",
-        queues=(QueueTrigger("alert-events", batch_size=10),),
+        queues=(QueueTrigger("alert-events", batch_size=10, max_concurrency=5),),
         memory_mb=512,
         timeout_s=30,
     ),
@@ -218,14 +233,18 @@ FUNCTIONS: tuple[Function, ...] = (
         schedules=(ScheduleTrigger("flush-alert-groups", "rate(1 minute)"),),
         memory_mb=512,
         timeout_s=50,
+        # One flush at a time: a retried schedule invocation must not race the next minute's run.
+        reserved_concurrency=1,
     ),
     Function(
         "alert_notify",
         "worker",
         "Delivers notifications to Slack",
-        queues=(QueueTrigger("alert-notify", batch_size=5),),
+        # Slack allows about one message per second per channel: two deliveries at a time.
+        queues=(QueueTrigger("alert-notify", batch_size=5, max_concurrency=2),),
         memory_mb=256,
         timeout_s=60,
+        reserved_concurrency=2,
     ),
     # Audit log: its own function (least privilege: the database and a listing of the anchor
     # bucket); verify walks the whole chain, hence the API Gateway maximum and more CPU.

@@ -98,7 +98,10 @@ class AlertGroup(Base):
     next_flush_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     has_flushed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # When Slack last accepted a message of this group, and that notification's seq: the
+    # group's "notified" state only ever reflects accepted deliveries (Alertmanager's nflog).
     last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notified_seq: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
@@ -118,6 +121,7 @@ class AlertNotification(Base):
     __table_args__ = (
         Index("ix_alert_notifications_group_id_seq", "group_id", "seq"),
         Index("ix_alert_notifications_status_created_at", "status", "created_at"),
+        Index("ix_alert_notifications_next_attempt_at", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -128,11 +132,15 @@ class AlertNotification(Base):
     receiver: Mapped[str] = mapped_column(String(100), nullable=False)
     channel: Mapped[str] = mapped_column(String(200), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    # pending → enqueued → sending → delivered | logged | superseded; failed → sending (retry)
+    # pending → enqueued → sending → delivered | logged | recovered; failed | uncertain →
+    # sending (retry); pending | enqueued | failed → superseded (a newer snapshot replaced it)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Until it is done, when the outbox sends it to the notify queue again (a retry after a
+    # failure, or a message that never came back); NULL once done.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     slack_ts: Mapped[str | None] = mapped_column(String(32))

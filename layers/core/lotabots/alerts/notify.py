@@ -1,14 +1,26 @@
-"""Delivering one notification to Slack, exactly once in effect.
+"""Delivering one notification to Slack, exactly once in effect, however long Slack is down.
 
 Idempotency is keyed by the notification id, through a compare-and-set on the notification's
 status in the database (chosen over Powertools Idempotency because the status row is also the
-delivery log and the Slack message reference):
+delivery log, the Slack message reference and the outbox's retry schedule):
 
 1. claim: `pending|enqueued|failed|uncertain → sending` (attempt + 1). A notification already
    `delivered`/`logged`/`recovered`/`superseded` is a redelivered queue message: skipped, no
-   post. `sending` that is recent means another consumer is on it: retry later.
+   post. `sending` that is recent means another consumer is on it: nothing to do here.
 2. post (or `chat.update` the group's last message for a resolved notification), then record
-   `delivered` with the channel and ts, plus a delivery row for the attempt.
+   `delivered` with the channel and ts, plus a delivery row for the attempt. In the same
+   transaction the group's bookkeeping follows the accepted message (`repository.
+   apply_accepted`): what the group has notified is only ever what Slack accepted.
+
+A notification is done only when Slack accepted it (or, without a bot token, it was logged).
+A failed attempt records `failed` (or `uncertain`) with `next_attempt_at` (capped exponential
+backoff, at least Slack's Retry-After) and the queue message is acknowledged: the retry
+belongs to the outbox, which the alert_flush schedule sends again when it is due (see
+`lotabots.alerts.flush`), so an outage of any length delays notifications and never drops
+them, and the notify queue's DLQ only ever holds messages no attempt can handle (unknown
+notification, malformed body, the database unreachable for every receive). Even those are not
+lost: an undone notification whose message never came back is sent again after
+ALERTS_NOTIFY_RESEND_AFTER_SECONDS.
 
 The crash-after-post window (Slack accepted the post, the process died or the connection
 dropped before the outcome was recorded) is closed by message metadata: every post carries
@@ -20,7 +32,7 @@ an earlier post to the same #name returned; without it (the very first post to a
 given by name) the retry posts, so a duplicate is possible only in that narrow case.
 In-call retries are limited accordingly: rate limits and 5xx are retried by slack_sdk (the
 429 wait only if the Lambda has time for it), connection errors only when the request never
-reached Slack; anything else fails the attempt and the queue redelivers it later.
+reached Slack; anything else fails the attempt and the outbox retries it later.
 """
 
 from __future__ import annotations
@@ -30,20 +42,19 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 
-from lotabots import aws
 from lotabots import config as settings_module
 from lotabots.alerts import repository, slack
 from lotabots.config import AlertSettings
 from lotabots.db import new_id, session_scope, utcnow
 from lotabots.observability import logger
 
-FINAL_STATUSES = frozenset({"delivered", "logged", "recovered", "superseded"})
+FINAL_STATUSES = frozenset({*repository.ACCEPTED_STATUSES, "superseded"})
 CLAIMABLE_STATUSES = frozenset({"pending", "enqueued", "failed", "uncertain", "sending"})
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
@@ -53,23 +64,30 @@ _UPDATE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_wind
 _rate_limited_until = 0.0
 
 
-class DeliveryDeferred(Exception):
-    """The notification was not delivered now; the queue must redeliver it (not dropped)."""
-
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+class _InProgress(Exception):
+    """Another consumer holds a recent claim on the notification: it records the outcome."""
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # delivered | logged | recovered | superseded | duplicate
+    # delivered | logged | recovered | superseded | duplicate: done (or already done);
+    # failed: Slack did not accept it, retried at retry_at; deferred: not attempted now
+    # (rate-limit pause, no time left, another consumer on it), retried by the outbox.
+    status: str
     slack_ts: str | None = None
+    retry_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status not in ("failed", "deferred")
 
 
 @dataclass(frozen=True)
 class _Claim:
     notification_id: str
+    group_id: str
+    seq: int
     attempt: int
     channel: str
     kind: str
@@ -77,6 +95,14 @@ class _Claim:
     previous_message: tuple[str, str] | None
     channel_id: str | None
     uncertain_since: datetime | None
+
+
+def retry_delay(attempt: int, retry_after: int | None = None) -> int:
+    """Seconds until a failed notification is tried again: base * 2^(attempt - 1), capped, and
+    never sooner than Slack's Retry-After."""
+    settings = settings_module.load(AlertSettings)
+    backoff = min(settings.notify_retry_base_s * 2 ** (max(1, attempt) - 1), settings.notify_retry_max_s)
+    return int(max(backoff, retry_after or 0))
 
 
 def _record(
@@ -90,14 +116,23 @@ def _record(
     slack_ts: str | None = None,
     error: str | None = None,
     http_status: int | None = None,
-) -> None:
+    retry_after: int | None = None,
+) -> datetime | None:
+    """Record the attempt; returns when it is retried (None: done)."""
     now = utcnow()
     values: dict[str, Any] = {"status": next_status, "updated_at": now}
+    retry_at: datetime | None = None
     if next_status in FINAL_STATUSES:
-        values["delivered_at"] = now
+        values.update(delivered_at=now, next_attempt_at=None)
+    else:
+        retry_at = now + timedelta(seconds=retry_delay(claim.attempt, retry_after))
+        values["next_attempt_at"] = retry_at
     if slack_ts:
         values.update(slack_channel=channel, slack_ts=slack_ts)
     with session_scope() as session:
+        if next_status in repository.ACCEPTED_STATUSES:
+            # Group row lock first (the order a flush takes them), then the notification.
+            repository.apply_accepted(session, claim.group_id, claim.seq, claim.notification_id, now)
         if not repository.transition_notification(session, claim.notification_id, "sending", values):
             logger.warning("notification changed hands while delivering", extra={"id": claim.notification_id})
         repository.add_delivery(
@@ -116,6 +151,7 @@ def _record(
                 "at": now,
             },
         )
+    return retry_at
 
 
 def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
@@ -133,39 +169,33 @@ def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
         if row.status == "sending":
             age = (now - row.sending_since).total_seconds() if row.sending_since else math.inf
             if age < settings.notify_stale_after_s:
-                raise DeliveryDeferred(
-                    "another delivery of this notification is in progress",
-                    retry_after=int(settings.notify_stale_after_s - age) + 1,
-                )
+                raise _InProgress("another delivery of this notification is in progress")
             uncertain_since = row.sending_since
         elif row.status == "uncertain":
             uncertain_since = row.sending_since
         if repository.newer_delivered_exists(session, row.group_id, row.seq):
             # A later snapshot of the same group already reached the channel.
-            if repository.transition_notification(
-                session, notification_id, row.status, {"status": "superseded", "updated_at": now}
-            ):
-                repository.add_delivery(
-                    session,
-                    {
-                        "id": new_id(),
-                        "notification_id": notification_id,
-                        "attempt": row.attempts + 1,
-                        "status": "superseded",
-                        "method": "none",
-                        "channel": row.channel,
-                        "at": now,
-                    },
-                )
+            undone = repository.UndoneNotification(
+                row.id, row.seq, row.status, row.kind, row.attempts, row.channel
+            )
+            repository.supersede(session, [undone], now, posted_too=True)
             return Outcome("superseded")
         attempt = row.attempts + 1
+        # Should this consumer die mid-send, the outbox sends it again once the claim is stale.
+        stale_at = now + timedelta(seconds=settings.notify_stale_after_s)
         if not repository.transition_notification(
             session,
             notification_id,
             row.status,
-            {"status": "sending", "attempts": attempt, "sending_since": now, "updated_at": now},
+            {
+                "status": "sending",
+                "attempts": attempt,
+                "sending_since": now,
+                "next_attempt_at": stale_at,
+                "updated_at": now,
+            },
         ):
-            raise DeliveryDeferred("another consumer claimed this notification", retry_after=1)
+            raise _InProgress("another consumer claimed this notification")
         previous = (
             repository.last_posted_message(session, row.group_id, row.seq) if row.kind == "resolved" else None
         )
@@ -176,6 +206,8 @@ def _claim(notification_id: str, settings: AlertSettings) -> _Claim | Outcome:
         )
         return _Claim(
             notification_id=notification_id,
+            group_id=row.group_id,
+            seq=row.seq,
             attempt=attempt,
             channel=row.channel,
             kind=row.kind,
@@ -213,18 +245,37 @@ def _find_earlier_post(token: str, claim: _Claim, deadline: float) -> tuple[str,
     return None
 
 
+def _defer(notification_id: str, wait_s: float, reason: str) -> Outcome:
+    retry_at = utcnow() + timedelta(seconds=math.ceil(max(0.0, wait_s)))
+    with session_scope() as session:
+        if not repository.defer_notification(session, notification_id, retry_at):
+            row = repository.get_notification(session, notification_id)
+            if row is None:  # a poison message stays poison, even during a pause
+                raise LookupError(f"notification {notification_id} does not exist")
+            if row.status in FINAL_STATUSES:
+                return Outcome("duplicate", row.slack_ts)
+    return Outcome("deferred", retry_at=retry_at, reason=reason)
+
+
 def deliver(notification_id: str, *, deadline: float | None = None) -> Outcome:
-    """Deliver one notification; raises DeliveryDeferred when it must be retried later."""
+    """Deliver one notification, or record when it is tried again (the outbox retries it).
+
+    Raises only when no attempt can be made at all (unknown notification, database errors):
+    the queue redelivers that message, and its DLQ holds it if it never succeeds.
+    """
     global _rate_limited_until
     settings = settings_module.load(AlertSettings)
     deadline = deadline if deadline is not None else time.monotonic() + 60
     wait = _rate_limited_until - time.monotonic()
     if wait > 0:
-        raise DeliveryDeferred("Slack rate limit in force", retry_after=math.ceil(wait))
+        return _defer(notification_id, wait, "Slack rate limit in force")
     if deadline - time.monotonic() < settings.slack_timeout_s + 2:
-        raise DeliveryDeferred("not enough time left in this invocation")
+        return _defer(notification_id, 0, "not enough time left in this invocation")
     token = slack.bot_token()  # before claiming: a failed secret read changes nothing
-    claim = _claim(notification_id, settings)
+    try:
+        claim = _claim(notification_id, settings)
+    except _InProgress as exc:
+        return Outcome("deferred", reason=str(exc))
     if isinstance(claim, Outcome):
         return claim
     started = time.monotonic()
@@ -273,7 +324,7 @@ def deliver(notification_id: str, *, deadline: float | None = None) -> Outcome:
         if retry_after:
             _rate_limited_until = time.monotonic() + retry_after
         error = str(exc.response.get("error") or f"HTTP {status_code}")
-        _record(
+        retry_at = _record(
             claim,
             status="failed",
             method=method,
@@ -281,15 +332,18 @@ def deliver(notification_id: str, *, deadline: float | None = None) -> Outcome:
             started=started,
             error=error,
             http_status=status_code,
+            retry_after=retry_after,
         )
-        raise DeliveryDeferred(f"Slack refused the message: {error}", retry_after=retry_after) from None
+        return Outcome("failed", retry_at=retry_at, reason=f"Slack refused the message: {error}")
     except URLError as exc:
         # Raised before the request was sent (connect refused, DNS, connect timeout).
-        _record(claim, status="failed", method=method, next_status="failed", started=started, error=str(exc))
-        raise DeliveryDeferred(f"Slack unreachable: {exc.reason}") from None
+        retry_at = _record(
+            claim, status="failed", method=method, next_status="failed", started=started, error=str(exc)
+        )
+        return Outcome("failed", retry_at=retry_at, reason=f"Slack unreachable: {exc.reason}")
     except (TimeoutError, OSError, http.client.HTTPException) as exc:
         # The request may have reached Slack: the next attempt checks before posting again.
-        _record(
+        retry_at = _record(
             claim,
             status="failed",
             method=method,
@@ -297,7 +351,7 @@ def deliver(notification_id: str, *, deadline: float | None = None) -> Outcome:
             started=started,
             error=f"{type(exc).__name__}: {exc}",
         )
-        raise DeliveryDeferred(f"no answer from Slack: {type(exc).__name__}") from None
+        return Outcome("failed", retry_at=retry_at, reason=f"no answer from Slack: {type(exc).__name__}")
     channel = str(response.get("channel") or claim.channel)
     ts = str(response.get("ts"))
     _record(
@@ -322,26 +376,6 @@ def _post(token: str, claim: _Claim, text: str, blocks: list[dict[str, Any]], de
         unfurl_links=False,
         unfurl_media=False,
     )
-
-
-def redelivery_delay(exc: DeliveryDeferred, receive_count: int) -> int:
-    """Seconds until the queue hands the message out again: Retry-After or exponential backoff."""
-    settings = settings_module.load(AlertSettings)
-    backoff = settings.notify_retry_base_s * 2 ** (max(1, receive_count) - 1)
-    return int(min(max(exc.retry_after or 0, backoff), settings.notify_retry_max_s))
-
-
-def delay_redelivery(receipt_handle: str, seconds: int) -> None:
-    """Shorten/extend the in-flight message's visibility so the retry comes when it should."""
-    queue_url = settings_module.load(AlertSettings).notify_queue_url
-    if not queue_url:
-        return
-    try:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-        )
-    except Exception:  # the queue's own visibility timeout still brings it back
-        logger.warning("could not set the redelivery delay", exc_info=True)
 
 
 def reset() -> None:

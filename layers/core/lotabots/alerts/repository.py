@@ -303,6 +303,15 @@ def remove_members(session: Session, group_id: str, alert_ids: Sequence[str]) ->
 
 # --- notifications and deliveries ---------------------------------------------------------
 
+# Slack accepted it (or, without a token, it was logged): the only statuses that count as notified.
+ACCEPTED_STATUSES = ("delivered", "logged", "recovered")
+# Not done yet: the outbox keeps sending these until one of the final statuses is reached.
+UNDONE_STATUSES = ("pending", "enqueued", "sending", "failed", "uncertain")
+# Undone and certainly never shown in Slack: a newer snapshot of the group may replace them.
+UNPOSTED_STATUSES = ("pending", "enqueued", "failed")
+# Undone and already handed to the notify queue once (pending ones are sent by enqueue_pending).
+QUEUED_UNDONE_STATUSES = ("enqueued", "sending", "failed", "uncertain")
+
 
 def add_notification(session: Session, row: dict[str, Any], items: list[dict[str, Any]]) -> None:
     session.execute(insert(_table(AlertNotification)), [row])
@@ -321,14 +330,214 @@ def pending_notifications(session: Session, limit: int) -> list[str]:
     )
 
 
-def mark_enqueued(session: Session, ids: Sequence[str], now: datetime) -> None:
+def mark_enqueued(session: Session, ids: Sequence[str], now: datetime, resend_at: datetime) -> None:
     for part in chunks(list(ids)):
         session.execute(
             update(AlertNotification)
             .where(AlertNotification.id.in_(part), AlertNotification.status == "pending")
-            .values(status="enqueued", enqueued_at=now, updated_at=now)
+            .values(status="enqueued", enqueued_at=now, next_attempt_at=resend_at, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def due_notifications(session: Session, until: datetime, limit: int) -> list[tuple[str, datetime]]:
+    """(id, next_attempt_at) of undone, already queued notifications due by `until`, soonest first."""
+    rows = session.execute(
+        select(AlertNotification.id, AlertNotification.next_attempt_at)
+        .where(
+            AlertNotification.status.in_(QUEUED_UNDONE_STATUSES),
+            AlertNotification.next_attempt_at.is_not(None),
+            AlertNotification.next_attempt_at <= until,
+        )
+        .order_by(AlertNotification.next_attempt_at)
+        .limit(limit)
+    )
+    return [(nid, at) for nid, at in rows if at is not None]
+
+
+def reschedule(session: Session, moves: Sequence[tuple[str, datetime, datetime]]) -> None:
+    """(id, expected next_attempt_at, new one): skipped where an outcome was recorded meanwhile
+    (a done notification has no next_attempt_at; a new attempt wrote its own)."""
+    table = _table(AlertNotification)
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            table.c.next_attempt_at == bindparam("_expected", type_=UTCDateTime()),
+        )
+        .values(next_attempt_at=bindparam("_new", type_=UTCDateTime()))
+    )
+    params = [{"_id": nid, "_expected": old, "_new": new} for nid, old, new in moves]
+    for part in chunks(params):
+        session.execute(statement, list(part))
+
+
+def defer_notification(session: Session, notification_id: str, at: datetime) -> bool:
+    """A delivery that did not start (rate-limit pause, no time left): retry at `at`.
+
+    False if there was nothing to defer (done, being sent, or no such notification)."""
+    result = session.execute(
+        update(AlertNotification)
+        .where(
+            AlertNotification.id == notification_id,
+            AlertNotification.status.in_(("enqueued", "failed", "uncertain")),
+        )
+        .values(next_attempt_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class UndoneNotification:
+    id: str
+    seq: int
+    status: str
+    kind: str
+    attempts: int
+    channel: str
+
+
+def undone_notifications(session: Session, group_id: str) -> list[UndoneNotification]:
+    rows = session.execute(
+        select(
+            AlertNotification.id,
+            AlertNotification.seq,
+            AlertNotification.status,
+            AlertNotification.kind,
+            AlertNotification.attempts,
+            AlertNotification.channel,
+        )
+        .where(AlertNotification.group_id == group_id, AlertNotification.status.in_(UNDONE_STATUSES))
+        .order_by(AlertNotification.seq)
+    )
+    return [UndoneNotification(*row) for row in rows]
+
+
+def notification_items(session: Session, notification_id: str) -> set[tuple[str, str]]:
+    """(alert id, firing|resolved) of every alert a notification covers."""
+    rows = session.execute(
+        select(AlertNotificationItem.alert_id, AlertNotificationItem.state).where(
+            AlertNotificationItem.notification_id == notification_id
+        )
+    )
+    return {(alert_id, state) for alert_id, state in rows}
+
+
+def supersede(
+    session: Session, notifications: Sequence[UndoneNotification], now: datetime, *, posted_too: bool = False
+) -> None:
+    """Mark undone notifications replaced: by default only those that never reached Slack (a newer
+    snapshot, or nothing left to say); `posted_too` also those that may have (`sending`,
+    `uncertain`), once a newer one of their group is known to be in the channel."""
+    for row in notifications:
+        if not posted_too and row.status not in UNPOSTED_STATUSES:
+            continue
+        if transition_notification(
+            session, row.id, row.status, {"status": "superseded", "next_attempt_at": None, "updated_at": now}
+        ):
+            add_delivery(
+                session,
+                {
+                    "id": new_id(),
+                    "notification_id": row.id,
+                    "attempt": row.attempts + 1,
+                    "status": "superseded",
+                    "method": "none",
+                    "channel": row.channel,
+                    "at": now,
+                },
+            )
+
+
+def apply_accepted(session: Session, group_id: str, seq: int, notification_id: str, now: datetime) -> bool:
+    """Slack accepted notification `seq` of the group: its members' notified states, the group's
+    last_notified_at and the removal of the resolved alerts it announced follow it now (unless a
+    newer notification of the group was accepted first). Takes the group's row lock first, the
+    same order as a flush, so the two never deadlock."""
+    applied = session.execute(
+        update(AlertGroup)
+        .where(
+            AlertGroup.id == group_id,
+            or_(AlertGroup.notified_seq.is_(None), AlertGroup.notified_seq < seq),
+        )
+        .values(notified_seq=seq, last_notified_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if applied.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    items = notification_items(session, notification_id)
+    session.execute(
+        update(AlertGroupMember)
+        .where(AlertGroupMember.group_id == group_id, AlertGroupMember.notified_state.is_not(None))
+        .values(notified_state=None)
+        .execution_options(synchronize_session=False)
+    )
+    resolved = sorted(alert_id for alert_id, state in items if state == "resolved")
+    set_notified_states(
+        session,
+        group_id,
+        {"firing": sorted(alert_id for alert_id, state in items if state == "firing"), "resolved": resolved},
+    )
+    still_resolved = select(Alert.id).where(Alert.ends_at.is_not(None), Alert.ends_at <= now)
+    for part in chunks(resolved):
+        session.execute(
+            delete(AlertGroupMember)
+            .where(
+                AlertGroupMember.group_id == group_id,
+                AlertGroupMember.alert_id.in_(part),
+                AlertGroupMember.alert_id.in_(still_resolved),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    remaining = session.scalar(
+        select(func.count()).select_from(AlertGroupMember).where(AlertGroupMember.group_id == group_id)
+    )
+    if not remaining:  # nothing left to watch: idle until an alert arrives (as after a flush)
+        session.execute(
+            update(AlertGroup)
+            .where(AlertGroup.id == group_id)
+            .values(next_flush_at=None, has_flushed=False)
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+def delivery_backlog(session: Session, now: datetime) -> tuple[int, float]:
+    """(undone notifications, seconds the oldest group has been waiting for Slack to accept one).
+
+    A group waits from its oldest notification after its last accepted one, counting snapshots
+    that replaced one another while Slack refused them, as long as it still has one undone.
+    """
+    undone = int(
+        session.scalar(
+            select(func.count())
+            .select_from(AlertNotification)
+            .where(AlertNotification.status.in_(UNDONE_STATUSES))
+        )
+        or 0
+    )
+    if not undone:
+        return 0, 0.0
+    waiting = select(AlertNotification.group_id).where(AlertNotification.status.in_(UNDONE_STATUSES))
+    last_accepted = (
+        select(AlertNotification.group_id, func.max(AlertNotification.seq).label("seq"))
+        .where(AlertNotification.status.in_(ACCEPTED_STATUSES), AlertNotification.group_id.in_(waiting))
+        .group_by(AlertNotification.group_id)
+        .subquery()
+    )
+    oldest = session.scalar(
+        select(func.min(AlertNotification.created_at))
+        .outerjoin(last_accepted, last_accepted.c.group_id == AlertNotification.group_id)
+        .where(
+            AlertNotification.group_id.in_(waiting),
+            AlertNotification.status.not_in(ACCEPTED_STATUSES),
+            or_(last_accepted.c.seq.is_(None), AlertNotification.seq > last_accepted.c.seq),
+        )
+    )
+    if oldest is None:
+        return undone, 0.0
+    return undone, max(0.0, (now - oldest).total_seconds())
 
 
 def get_notification(session: Session, notification_id: str) -> AlertNotification | None:
@@ -354,7 +563,7 @@ def newer_delivered_exists(session: Session, group_id: str, seq: int) -> bool:
         .where(
             AlertNotification.group_id == group_id,
             AlertNotification.seq > seq,
-            AlertNotification.status.in_(("delivered", "logged", "recovered")),
+            AlertNotification.status.in_(ACCEPTED_STATUSES),
         )
         .limit(1)
     )

@@ -178,9 +178,18 @@ class SilenceIn(_In):
         return self
 
 
+class MatcherOut(BaseModel):
+    """A stored matcher, shown as stored (one RE2 refuses, kept from before, is not a 500)."""
+
+    name: str
+    value: str
+    isRegex: bool
+    isEqual: bool
+
+
 class SilenceOut(BaseModel):
     id: str
-    matchers: list[MatcherIn]
+    matchers: list[MatcherOut]
     starts_at: datetime
     ends_at: datetime
     comment: str

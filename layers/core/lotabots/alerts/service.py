@@ -20,7 +20,7 @@ from lotabots.access import Principal
 from lotabots.alerts import configuration, repository
 from lotabots.alerts.configuration import AlertsConfig
 from lotabots.alerts.engine import IncomingAlert, Inhibitor, Silencer, SilenceRule, dedupe, normalise_posted
-from lotabots.alerts.matchers import Matcher
+from lotabots.alerts.matchers import Matcher, MatcherError
 from lotabots.alerts.models import Alert, Silence
 from lotabots.alerts.schemas import (
     AcceptedAlert,
@@ -32,7 +32,7 @@ from lotabots.alerts.schemas import (
     AlertStateFilter,
     DeliveryList,
     DeliveryOut,
-    MatcherIn,
+    MatcherOut,
     PostAlertsResult,
     SilenceIn,
     SilenceList,
@@ -41,6 +41,7 @@ from lotabots.alerts.schemas import (
 )
 from lotabots.db.base import new_id, utcnow
 from lotabots.errors import Conflict, NotFound
+from lotabots.observability import logger
 
 # --- ingest -------------------------------------------------------------------------------
 
@@ -212,12 +213,21 @@ class MuteContext:
 
 def mute_context(session: Session, now: datetime, cfg: AlertsConfig | None = None) -> MuteContext:
     cfg = cfg or configuration.load()
-    silences = [
-        SilenceRule(s.id, tuple(Matcher.from_any(m) for m in s.matchers))
-        for s in repository.active_silences(session, now)
-    ]
+    silences = [rule for s in repository.active_silences(session, now) if (rule := _silence_rule(s))]
     firing = repository.firing_labels(session, now, _source_severities(cfg)) if cfg.inhibit_rules else []
     return MuteContext(Silencer(silences), Inhibitor(cfg.inhibit_rules, firing))
+
+
+def _silence_rule(silence: Silence) -> SilenceRule | None:
+    """The silence's matchers; None (it mutes nothing) if one no longer compiles, e.g. a regex
+    stored before matchers moved to RE2: listing alerts and flushing must not fail on it."""
+    try:
+        return SilenceRule(silence.id, tuple(Matcher.from_any(m) for m in silence.matchers))
+    except MatcherError as exc:
+        logger.error(
+            "silence ignored: a matcher is not valid", extra={"silence_id": silence.id, "error": str(exc)}
+        )
+        return None
 
 
 def _source_severities(cfg: AlertsConfig) -> frozenset[str] | None:
@@ -410,7 +420,7 @@ def _silence_state(silence: Silence, now: datetime) -> SilenceState:
 def _silence_out(silence: Silence, now: datetime) -> SilenceOut:
     return SilenceOut(
         id=silence.id,
-        matchers=[MatcherIn.model_validate(m) for m in silence.matchers],
+        matchers=[MatcherOut.model_validate(m) for m in silence.matchers],
         starts_at=silence.starts_at,
         ends_at=silence.ends_at,
         comment=silence.comment,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lotabots.db.base import utcnow
@@ -97,6 +97,16 @@ def active(session: Session, *, limit: int) -> Sequence[Job]:
     return session.scalars(
         select(Job).where(Job.status.in_([str(s) for s in ACTIVE])).order_by(Job.updated_at).limit(limit)
     ).all()
+
+
+def count_unfinished(session: Session) -> dict[str, int]:
+    """How many jobs wait or run right now, per non-terminal status (absent statuses count 0)."""
+    rows = session.execute(
+        select(Job.status, func.count()).where(Job.status.in_(non_terminal_statuses())).group_by(Job.status)
+    ).all()
+    counts = dict.fromkeys(non_terminal_statuses(), 0)
+    counts.update({str(status): int(n) for status, n in rows})
+    return counts
 
 
 def non_terminal_statuses() -> list[str]:

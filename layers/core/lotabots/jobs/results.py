@@ -303,7 +303,18 @@ def poll_jobs(now: datetime | None = None) -> PollSummary:
             logger.warning("polling a job failed", extra={"job_id": item.id, "error": str(exc)})
     if summary.timed_out:
         metrics.add_metric(name="JobsTimedOut", unit="Count", value=len(summary.timed_out))
+    publish_backlog()
     return summary
+
+
+def publish_backlog() -> None:
+    """Gauges for the dashboard, once per poll run: jobs waiting (queued) and on a GPU."""
+    with session_scope() as session:
+        counts = repo.count_unfinished(session)
+    metrics.add_metric(name="JobsQueued", unit="Count", value=counts[JobStatus.QUEUED])
+    metrics.add_metric(
+        name="JobsRunning", unit="Count", value=counts[JobStatus.DISPATCHED] + counts[JobStatus.RUNNING]
+    )
 
 
 def _time_out(item: _Active, summary: PollSummary) -> None:

@@ -395,6 +395,16 @@ def _timings(job: Job, finished: datetime, reported: dict[str, Any] | None) -> d
     return timings
 
 
+def _job_telemetry_metrics(timings: dict[str, Any], gpu: dict[str, Any] | None) -> None:
+    """Duration of a finished job and the GPU utilisation its own telemetry measured (dashboard)."""
+    total = timings.get("total_s")
+    if isinstance(total, int | float):
+        metrics.add_metric(name="JobDuration", unit="Seconds", value=float(total))
+    utilisation = (gpu or {}).get("utilization_mean_pct")
+    if isinstance(utilisation, int | float):
+        metrics.add_metric(name="GpuUtilization", unit="Percent", value=float(utilisation))
+
+
 def fail_job(
     session: Session,
     job: Job,
@@ -437,6 +447,7 @@ def fail_job(
 
         appraisal.job_failed(session, job, error)
     metrics.add_metric(name="JobsFailed", unit="Count", value=1)
+    _job_telemetry_metrics(values["timings"], gpu)
     logger.warning("job failed", extra={"job_id": job.id, "type": job.type, "error": error[:500]})
     return True
 
@@ -465,5 +476,6 @@ def succeed_job(
     )
     if moved:
         metrics.add_metric(name="JobsSucceeded", unit="Count", value=1)
+        _job_telemetry_metrics(_timings(job, now, timings), gpu)
         logger.info("job succeeded", extra={"job_id": job.id, "type": job.type})
     return moved

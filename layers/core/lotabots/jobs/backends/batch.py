@@ -42,6 +42,9 @@ _STATES: dict[str, Any] = {
 }
 
 
+STAGE_TAG = "lotabots:stage"
+
+
 def job_name(spec: JobSpec) -> str:
     """Deterministic per job attempt (Batch names: 128 chars of [A-Za-z0-9_-])."""
     return f"lotabots-{spec.type}-{spec.job_id}-{spec.attempt}"[:128]
@@ -83,7 +86,12 @@ class BatchBackend:
                 ],
             },
             timeout={"attemptDurationSeconds": max(60, spec.timeout_s)},
-            tags={"lotabots:job-id": spec.job_id, "lotabots:job-type": spec.type},
+            # The stage tag is what IAM lets this stack terminate (and tag) later: see grants.py.
+            tags={
+                "lotabots:job-id": spec.job_id,
+                "lotabots:job-type": spec.type,
+                STAGE_TAG: config.core().stage,
+            },
             propagateTags=True,
         )
         handle = str(response["jobId"])
