@@ -213,3 +213,45 @@ PE_BINARY = (
     + b"PE\x00\x00"
     + b"\x4c\x01" * 200
 )
+
+
+# --- PDF extraction under budgets -----------------------------------------------------------
+
+# Small budgets for the hostile-PDF tests: every bomb is far over them, and the hard stop
+# (deadline + KILL_GRACE_S) keeps each extraction under 3 s whatever the file does.
+SMALL_PDF_BUDGET: dict[str, Any] = {
+    "seconds": 1.5,
+    "page_seconds": 0.75,
+    "max_pages": 20,
+    "max_stream_bytes": 512 * 1024,
+    "max_decoded_bytes": 2 * 1024 * 1024,
+    "max_text_chars": 100_000,
+    "memory_mb": 512,
+}
+
+
+def pdf_budget(**overrides: Any) -> Any:
+    """A PdfBudget starting now: SMALL_PDF_BUDGET with `overrides`."""
+    import time
+
+    from lotabots.documents.pdf_worker import PdfBudget
+
+    values = {**SMALL_PDF_BUDGET, **overrides}
+    return PdfBudget(deadline=time.monotonic() + values["seconds"], **values)
+
+
+def extract_pdf_bytes(data: bytes, **overrides: Any) -> tuple[Any, Any]:
+    """Run the budgeted PDF extraction on `data`; returns (PdfResult, ExtractedText).
+    Raises UnacceptableContent like ingest does."""
+    import tempfile
+
+    from lotabots.documents.extraction import TextCollector
+    from lotabots.documents.pdf_extraction import extract_pdf
+
+    budget = pdf_budget(**overrides)
+    collector = TextCollector(budget.max_text_chars)
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as spool:
+        spool.write(data)
+        spool.flush()
+        result = extract_pdf(spool.name, collector, budget)
+    return result, collector.finish(page_count=result.page_count, note=result.note)
