@@ -34,7 +34,11 @@ class S3NotificationMessage(SqsRecordModel):  # type: ignore[override]
     body: Json[S3Notification | S3TestEvent]  # type: ignore[assignment]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=S3NotificationMessage)
+# Every failed record is listed in batchItemFailures, even when the whole batch failed (a batch
+# of deferred records is not an invocation error).
+processor = BatchProcessor(
+    event_type=EventType.SQS, model=S3NotificationMessage, raise_on_entire_batch_failure=False
+)
 
 
 @tracer.capture_method

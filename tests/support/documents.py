@@ -87,15 +87,7 @@ def run_ingest(*, delete: bool = True) -> tuple[list[dict[str, Any]], dict[str, 
     Lambda event source mapping does) and delete what succeeded. Returns (messages, response)."""
     sqs = aws.client("sqs")
     url = os.environ["DOCUMENT_INGEST_QUEUE_URL"]
-    messages: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
-            "Messages", []
-        )
-        new = [m for m in got if m["MessageId"] not in {x["MessageId"] for x in messages}]
-        if not new:
-            break
-        messages.extend(new)
+    messages = receive_ingest_messages()
     if not messages:
         return [], {"batchItemFailures": []}
     response = ingest_messages(messages)
@@ -105,6 +97,22 @@ def run_ingest(*, delete: bool = True) -> tuple[list[dict[str, Any]], dict[str, 
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return messages, response
+
+
+def receive_ingest_messages() -> list[dict[str, Any]]:
+    """Everything on the ingest queue, left there (visibility timeout 0)."""
+    sqs = aws.client("sqs")
+    url = os.environ["DOCUMENT_INGEST_QUEUE_URL"]
+    messages: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
+        new = [m for m in got if m["MessageId"] not in {x["MessageId"] for x in messages}]
+        if not new:
+            break
+        messages.extend(new)
+    return messages
 
 
 def ingest_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
