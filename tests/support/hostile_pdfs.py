@@ -13,7 +13,7 @@ import functools
 import io
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 MIB = 1024 * 1024
 FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
@@ -378,7 +378,7 @@ def filter_chain_bomb(filters: Sequence[str], *, inflated: int = 8 * MIB) -> byt
     return builder.build(root=builder.text_document([builder.add(b"[%d 0 R %d 0 R]" % (opening, content))]))
 
 
-_ENCODERS = {
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "FlateDecode": lambda data: zlib.compress(data, 9),
     "LZWDecode": lzw,
     "RunLengthDecode": run_length,

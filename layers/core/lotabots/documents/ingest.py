@@ -36,7 +36,7 @@ from lotabots.documents.extraction import (
     Utf8Decoder,
 )
 from lotabots.documents.models import DocumentStatus
-from lotabots.documents.pdf_extraction import extract_pdf
+from lotabots.documents.pdf_extraction import PdfUnreadable, extract_pdf
 from lotabots.documents.pdf_worker import PdfBudget
 from lotabots.documents.schemas import DocumentIngestedDetail
 from lotabots.documents.sniffing import HEAD_BYTES, PDF_TYPE, mismatch_reason, sniff
@@ -323,6 +323,9 @@ def _stream(
             extracted = collector.finish()
             if declared_type == "application/json":
                 _check_json(extracted)
+    except PdfUnreadable as exc:
+        logger.info("PDF unreadable", extra={"seconds": round(exc.seconds, 3), "peak_rss": exc.peak_rss})
+        return Inspection(hasher.hexdigest(), None, exc.reason)
     except UnacceptableContent as exc:
         digest = hasher.hexdigest() if total == declared_size else None
         return Inspection(digest, None, exc.reason)

@@ -26,6 +26,15 @@ NOTE_CHARS = 500
 _LISTED_PAGES = 5
 
 
+class PdfUnreadable(UnacceptableContent):
+    """No page of the PDF could be read within the budget (or it is no readable PDF at all)."""
+
+    def __init__(self, reason: str, *, peak_rss: int | None, seconds: float) -> None:
+        super().__init__(reason[:NOTE_CHARS])
+        self.peak_rss = peak_rss
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class PdfResult:
     page_count: int
@@ -43,8 +52,9 @@ def _child_environment() -> dict[str, str]:
         "PYTHONIOENCODING": "utf-8",
         "LANG": "C.UTF-8",
     }
-    if "PATH" in os.environ:
-        env["PATH"] = os.environ["PATH"]
+    for name in ("PATH", "LD_LIBRARY_PATH"):  # Lambda puts layer libraries on LD_LIBRARY_PATH
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 
@@ -55,8 +65,8 @@ def _worker_command(budget: PdfBudget, path: str) -> list[str]:
 def extract_pdf(path: str, collector: TextCollector, budget: PdfBudget) -> PdfResult:
     """Feed the text of the PDF at `path` to `collector` within `budget`.
 
-    Raises UnacceptableContent when the file is not a readable PDF or no page could be read
-    within the budget; OSError when the worker cannot be started (retried like any I/O error)."""
+    Raises PdfUnreadable when the file is not a readable PDF or no page could be read within
+    the budget; OSError when the worker cannot be started (retried like any I/O error)."""
     started = time.monotonic()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
         _worker_command(budget, path),
@@ -106,6 +116,7 @@ def _interpret(
     pages_read = 0
     skipped: dict[int, str] = {}
     finished = False
+    rejected: str | None = None
     stop: str | None = None
     peak_rss: int | None = None
     for record in records:
@@ -117,32 +128,34 @@ def _interpret(
         elif "skip" in record:
             skipped[int(record["skip"])] = str(record["why"])
         elif "reject" in record:
-            raise UnacceptableContent(str(record["reject"])[:NOTE_CHARS])
+            rejected = str(record["reject"])
         elif "done" in record:
             finished = True
             stop = record["done"].get("stop")
         elif "peak_rss" in record:
             peak_rss = int(record["peak_rss"])
-    if not finished:
+    if rejected is None and not finished:
         stop = _why_it_ended(budget, returncode, killed, stderr)
-    if pages_read == 0:
-        first = next(iter(skipped.items()), None)
-        if stop is not None:
-            detail = "" if first is None else f"; page {first[0]}: {first[1]}"
-            raise UnacceptableContent(f"the PDF could not be read: {stop}{detail}"[:NOTE_CHARS])
-        if first is not None:
-            raise UnacceptableContent(
-                f"the file is not a readable PDF (no page could be read; page {first[0]}: {first[1]})"[
-                    :NOTE_CHARS
-                ]
-            )
-        raise UnacceptableContent("the PDF has no pages")
+    if rejected is None and pages_read == 0:
+        rejected = _nothing_read(stop, skipped)
+    if rejected is not None:
+        raise PdfUnreadable(rejected, peak_rss=peak_rss, seconds=seconds)
     return PdfResult(
         page_count=pages_read + len(skipped),
         note=_note(stop, skipped),
         peak_rss=peak_rss,
         seconds=seconds,
     )
+
+
+def _nothing_read(stop: str | None, skipped: dict[int, str]) -> str:
+    first = next(iter(skipped.items()), None)
+    if stop is not None:
+        detail = "" if first is None else f"; page {first[0]}: {first[1]}"
+        return f"the PDF could not be read: {stop}{detail}"
+    if first is not None:
+        return f"the file is not a readable PDF (no page could be read; page {first[0]}: {first[1]})"
+    return "the PDF has no pages"
 
 
 def _why_it_ended(budget: PdfBudget, returncode: int, killed: bool, stderr: bytes) -> str:
