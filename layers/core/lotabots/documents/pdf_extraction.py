@@ -82,7 +82,7 @@ def extract_pdf(path: str, collector: TextCollector, budget: PdfBudget) -> PdfRe
     except subprocess.TimeoutExpired:
         process.kill()
         killed = True
-        out, err = process.communicate()
+        out, err = process.communicate(timeout=10)  # the worker starts no processes of its own
     except BaseException:
         process.kill()
         process.wait()
