@@ -254,7 +254,7 @@ def pdf_budget(**overrides: Any) -> Any:
     """A PdfBudget starting now: SMALL_PDF_BUDGET with `overrides`."""
     import time
 
-    from lotabots.documents.pdf_worker import PdfBudget
+    from lotabots.documents.pdf_budget import PdfBudget
 
     values = {**SMALL_PDF_BUDGET, **overrides}
     return PdfBudget(deadline=time.monotonic() + values["seconds"], **values)

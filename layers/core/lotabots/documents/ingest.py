@@ -36,8 +36,8 @@ from lotabots.documents.extraction import (
     Utf8Decoder,
 )
 from lotabots.documents.models import DocumentStatus
+from lotabots.documents.pdf_budget import PdfBudget
 from lotabots.documents.pdf_extraction import PdfUnreadable, extract_pdf
-from lotabots.documents.pdf_worker import PdfBudget
 from lotabots.documents.schemas import DocumentIngestedDetail
 from lotabots.documents.sniffing import HEAD_BYTES, PDF_TYPE, mismatch_reason, sniff
 from lotabots.observability import logger, metrics
@@ -305,7 +305,7 @@ def _stream(
             with tempfile.NamedTemporaryFile(dir=settings.spool_dir, suffix=".pdf") as spool:
                 total = _consume(pending, chunks, declared_size, (hasher.update, spool.write))
                 spool.flush()
-                result = extract_pdf(spool.name, collector, pdf_budget(settings))
+                result = extract_pdf(spool.name, collector, PdfBudget.starting_now(settings))
             logger.info(
                 "PDF extracted",
                 extra={
@@ -330,20 +330,6 @@ def _stream(
         digest = hasher.hexdigest() if total == declared_size else None
         return Inspection(digest, None, exc.reason)
     return Inspection(hasher.hexdigest(), extracted, None)
-
-
-def pdf_budget(settings: DocumentSettings) -> PdfBudget:
-    """The budget of one PDF extraction, starting now."""
-    return PdfBudget(
-        deadline=time.monotonic() + settings.extract_seconds,
-        seconds=settings.extract_seconds,
-        page_seconds=settings.pdf_page_seconds,
-        max_pages=settings.pdf_max_pages,
-        max_stream_bytes=settings.pdf_max_stream_bytes,
-        max_decoded_bytes=settings.pdf_max_decoded_bytes,
-        max_text_chars=settings.max_text_chars,
-        memory_mb=settings.pdf_memory_mb,
-    )
 
 
 def _consume(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lotabots.documents.extraction import TextCollector, UnacceptableContent, clean_text
-from lotabots.documents.pdf_worker import PdfBudget
+from lotabots.documents.pdf_budget import PdfBudget
 
 # After the deadline the worker gets this long to report that it stopped, then it is killed.
 KILL_GRACE_S = 1.0
