@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.harness import User
+from tests.support import hostile_pdfs
 from tests.support.documents import ELF_BINARY, make_pdf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -103,3 +104,31 @@ def test_pdf_is_extracted_and_an_executable_posing_as_pdf_is_rejected(
     assert rejected["status"] == "rejected"
     assert "ELF executable" in rejected["reason"]
     assert rejected["download_url"] is None
+
+
+def test_pdf_bombs_settle_within_their_budget_instead_of_holding_the_worker(
+    http: httpx.Client, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    """The reported bomb (five 60 MiB Flate content streams in < 1 MB) is rejected; a bomb
+    between two good pages leaves a ready document with partial text and a note. Default
+    budgets of the local stack; both settle in seconds (it was 45 s for the first one)."""
+    dave = make_user()
+    bomb = hostile_pdfs.content_stream_bomb(streams=5, inflated=60 * hostile_pdfs.MIB)
+    mixed = hostile_pdfs.bomb_between_pages(inflated=60 * hostile_pdfs.MIB)
+    declared = {
+        name: _declare(http, dave, title=f"{name}.pdf", content_type="application/pdf", data=data)
+        for name, data in (("bomb", bomb), ("mixed", mixed))
+    }
+    started = time.monotonic()
+    assert _curl_upload(declared["bomb"]["upload"], bomb, tmp_path) in (200, 201, 204)
+    assert _curl_upload(declared["mixed"]["upload"], mixed, tmp_path) in (200, 201, 204)
+
+    rejected = _wait_for(http, dave, declared["bomb"]["document"]["id"], {"ready", "rejected"})
+    partial = _wait_for(http, dave, declared["mixed"]["document"]["id"], {"ready", "rejected"})
+    assert time.monotonic() - started < 20
+    assert rejected["status"] == "rejected" and "size limit" in rejected["reason"], rejected
+    assert partial["status"] == "ready", partial["reason"]
+    assert partial["page_count"] == 3 and partial["text_truncated"] is True
+    assert partial["extraction_note"].startswith("partial text: page 2 could not be read")
+    found = http.get("/documents", params={"q": "third page survives"}, headers=dave.headers).json()
+    assert [item["id"] for item in found["items"]] == [partial["id"]]

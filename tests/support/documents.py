@@ -87,15 +87,7 @@ def run_ingest(*, delete: bool = True) -> tuple[list[dict[str, Any]], dict[str, 
     Lambda event source mapping does) and delete what succeeded. Returns (messages, response)."""
     sqs = aws.client("sqs")
     url = os.environ["DOCUMENT_INGEST_QUEUE_URL"]
-    messages: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
-            "Messages", []
-        )
-        new = [m for m in got if m["MessageId"] not in {x["MessageId"] for x in messages}]
-        if not new:
-            break
-        messages.extend(new)
+    messages = receive_ingest_messages()
     if not messages:
         return [], {"batchItemFailures": []}
     response = ingest_messages(messages)
@@ -105,6 +97,22 @@ def run_ingest(*, delete: bool = True) -> tuple[list[dict[str, Any]], dict[str, 
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return messages, response
+
+
+def receive_ingest_messages() -> list[dict[str, Any]]:
+    """Everything on the ingest queue, left there (visibility timeout 0)."""
+    sqs = aws.client("sqs")
+    url = os.environ["DOCUMENT_INGEST_QUEUE_URL"]
+    messages: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
+        new = [m for m in got if m["MessageId"] not in {x["MessageId"] for x in messages}]
+        if not new:
+            break
+        messages.extend(new)
+    return messages
 
 
 def ingest_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,3 +221,57 @@ PE_BINARY = (
     + b"PE\x00\x00"
     + b"\x4c\x01" * 200
 )
+
+
+# --- PDF extraction under budgets -----------------------------------------------------------
+
+# Small size budgets for the hostile-PDF tests (every bomb is far over them) with time enough
+# for a busy machine, so that the outcome never depends on its load; the tests of the time
+# budget itself use TIME_PDF_BUDGET (the hard stop at deadline + KILL_GRACE_S bounds them to 3 s).
+SMALL_PDF_BUDGET: dict[str, Any] = {
+    "seconds": 10.0,
+    "page_seconds": 5.0,
+    "max_pages": 20,
+    "max_stream_bytes": 512 * 1024,
+    "max_decoded_bytes": 2 * 1024 * 1024,
+    "max_text_chars": 100_000,
+    "memory_mb": 512,
+}
+
+
+TIME_PDF_BUDGET: dict[str, Any] = {"seconds": 1.5, "page_seconds": 0.75}
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children (the PDF workers it started)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def pdf_budget(**overrides: Any) -> Any:
+    """A PdfBudget starting now: SMALL_PDF_BUDGET with `overrides`."""
+    import time
+
+    from lotabots.documents.pdf_budget import PdfBudget
+
+    values = {**SMALL_PDF_BUDGET, **overrides}
+    return PdfBudget(deadline=time.monotonic() + values["seconds"], **values)
+
+
+def extract_pdf_bytes(data: bytes, **overrides: Any) -> tuple[Any, Any]:
+    """Run the budgeted PDF extraction on `data`; returns (PdfResult, ExtractedText).
+    Raises UnacceptableContent like ingest does."""
+    import tempfile
+
+    from lotabots.documents.extraction import TextCollector
+    from lotabots.documents.pdf_extraction import extract_pdf
+
+    budget = pdf_budget(**overrides)
+    collector = TextCollector(budget.max_text_chars)
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as spool:
+        spool.write(data)
+        spool.flush()
+        result = extract_pdf(spool.name, collector, budget)
+    return result, collector.finish(page_count=result.page_count, note=result.note)

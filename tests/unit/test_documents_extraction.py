@@ -1,5 +1,6 @@
 """Streaming text extraction: word counts across chunk borders, bounded text, excerpts,
-UTF-8 checking and PDF reading (valid, corrupt, encrypted)."""
+UTF-8 checking and PDF reading (valid, corrupt, encrypted; hostile PDFs and budgets are in
+test_documents_pdf_budgets.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from lotabots.documents.extraction import (
     TextCollector,
     UnacceptableContent,
     Utf8Decoder,
-    extract_pdf,
+    clean_text,
     make_excerpt,
 )
-from tests.support.documents import make_pdf
+from tests.support.documents import extract_pdf_bytes, make_pdf
 
 
 def _feed_in_chunks(data: bytes, size: int, max_chars: int = 1000) -> TextCollector:
@@ -80,10 +81,8 @@ def test_excerpt_is_whitespace_collapsed_and_at_most_280_chars() -> None:
 
 def test_pdf_text_and_page_count_are_extracted() -> None:
     pdf = make_pdf(["Invoice number 42 for widgets", "Total due in thirty days"])
-    collector = TextCollector(10_000)
-    pages = extract_pdf(io.BytesIO(pdf), collector)
-    result = collector.finish(page_count=pages)
-    assert result.page_count == 2
+    _, result = extract_pdf_bytes(pdf)
+    assert result.page_count == 2 and result.note is None
     assert "Invoice number 42" in result.text and "thirty days" in result.text
     assert result.word_count == 10
 
@@ -91,13 +90,13 @@ def test_pdf_text_and_page_count_are_extracted() -> None:
 def test_corrupt_pdf_is_rejected_with_a_readable_reason() -> None:
     broken = b"%PDF-1.7\n" + b"\x00garbage that is not a pdf body\n" * 20
     with pytest.raises(UnacceptableContent, match="not a readable PDF"):
-        extract_pdf(io.BytesIO(broken), TextCollector(100))
+        extract_pdf_bytes(broken)
 
 
 def test_truncated_pdf_is_rejected() -> None:
     pdf = make_pdf(["Some text"])
     with pytest.raises(UnacceptableContent, match="PDF"):
-        extract_pdf(io.BytesIO(pdf[: len(pdf) // 3]), TextCollector(100))
+        extract_pdf_bytes(pdf[: len(pdf) // 3])
 
 
 def test_password_protected_pdf_is_rejected() -> None:
@@ -105,9 +104,8 @@ def test_password_protected_pdf_is_rejected() -> None:
     writer.encrypt(user_password="hunter2", owner_password="owner", algorithm="AES-128")
     out = io.BytesIO()
     writer.write(out)
-    out.seek(0)
     with pytest.raises(UnacceptableContent, match="password-protected"):
-        extract_pdf(out, TextCollector(100))
+        extract_pdf_bytes(out.getvalue())
 
 
 def test_words_longer_than_the_counting_slice_count_once() -> None:
@@ -115,3 +113,36 @@ def test_words_longer_than_the_counting_slice_count_once() -> None:
     collector.feed("a" * 100_000 + " b " + "c" * 70_000)
     collector.feed("c tail")
     assert collector.word_count == 4
+
+
+def test_words_counted_elsewhere_add_up_and_a_cut_piece_marks_the_text_truncated() -> None:
+    collector = TextCollector(8)
+    collector.feed("one two ")
+    collector.add_counted("three", 5, cut=False)
+    assert collector.word_count == 7
+    assert collector.finish().text == "one two " and collector.finish().truncated is True
+    other = TextCollector(100)
+    other.add_counted("kept part", 9, cut=True)
+    assert other.finish().truncated is True and other.finish().word_count == 9
+
+
+def test_a_note_marks_the_text_partial() -> None:
+    collector = TextCollector(100)
+    collector.feed("all there is")
+    result = collector.finish(page_count=3, note="partial text: page 2 could not be read")
+    assert result.truncated is True and result.note is not None and result.page_count == 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("plain", "plain"),
+        ("a\x00b", "ab"),
+        ("x\ud800y", "x\ufffdy"),
+        ("\udfff\x00", "\ufffd"),
+        ("é😀", "é😀"),
+    ],
+)
+def test_clean_text_leaves_only_storable_characters(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean
+    clean_text(raw).encode("utf-8")

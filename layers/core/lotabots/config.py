@@ -98,6 +98,21 @@ class DocumentSettings(_Base):
     max_metadata_bytes: int = Field(2048, alias="DOCUMENT_MAX_METADATA_BYTES", gt=0)
     ingest_chunk_bytes: int = Field(1024 * 1024, alias="DOCUMENT_INGEST_CHUNK_BYTES", ge=4096)
     spool_dir: str | None = Field(None, alias="DOCUMENT_SPOOL_DIR")
+    # PDF extraction budgets (see lotabots.documents.pdf_worker). A PDF runs in a process of its
+    # own that is stopped when any budget is spent: the document is then `ready` with the text
+    # read so far and an `extraction_note`, or `rejected` when no page could be read. One ingest
+    # invocation handles up to the queue's batch size of documents, so batch size x
+    # DOCUMENT_EXTRACT_SECONDS must stay well inside the function timeout (a test checks it).
+    extract_seconds: float = Field(20.0, alias="DOCUMENT_EXTRACT_SECONDS", gt=0, le=300)
+    pdf_page_seconds: float = Field(5.0, alias="DOCUMENT_PDF_PAGE_SECONDS", gt=0)
+    pdf_max_pages: int = Field(1000, alias="DOCUMENT_PDF_MAX_PAGES", gt=0)
+    # Decoded bytes of any one stream, and of all streams together.
+    pdf_max_stream_bytes: int = Field(16 * 1024 * 1024, alias="DOCUMENT_PDF_MAX_STREAM_BYTES", ge=64 * 1024)
+    pdf_max_decoded_bytes: int = Field(
+        128 * 1024 * 1024, alias="DOCUMENT_PDF_MAX_DECODED_BYTES", ge=64 * 1024
+    )
+    # Address space of the extraction process (the function's memory must cover it, plus its own).
+    pdf_memory_mb: int = Field(640, alias="DOCUMENT_PDF_MEMORY_MB", ge=128)
 
     @property
     def allowed_type_set(self) -> frozenset[str]:

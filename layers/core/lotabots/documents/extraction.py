@@ -2,21 +2,22 @@
 
 `TextCollector` counts words over any amount of text and keeps only the first
 `max_chars` characters (for search, embeddings and the excerpt). `Utf8Decoder` turns a byte
-stream into text chunk by chunk and rejects anything that is not UTF-8 text. `extract_pdf`
-reads a PDF from a (spooled, seekable) file object with pypdf, page by page.
+stream into text chunk by chunk and rejects anything that is not UTF-8 text. PDFs are read in
+a budgeted child process (`pdf_extraction`, `pdf_worker`), which reports per page.
 """
 
 from __future__ import annotations
 
 import codecs
-import logging
 import re
 from dataclasses import dataclass
-from typing import IO
 
 EXCERPT_CHARS = 280
 _WHITESPACE = re.compile(r"\s+")
 _COUNT_SLICE = 64 * 1024
+# What no database text column takes: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
+# (not encodable as UTF-8). A PDF's fonts can map glyphs to either.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class UnacceptableContent(Exception):
@@ -34,6 +35,8 @@ class ExtractedText:
     truncated: bool
     excerpt: str
     page_count: int | None = None
+    # Set when the text is partial because a budget stopped extraction (shown to the owner).
+    note: str | None = None
 
 
 def make_excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -48,6 +51,33 @@ def make_excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return cut.rstrip() + "…"
 
 
+def clean_text(text: str) -> str:
+    """`text` without characters a database cannot store (NUL dropped, lone surrogates → U+FFFD)."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda match: "" if match.group() == "\x00" else "\ufffd", text)
+
+
+class WordCounter:
+    """Whitespace-separated words over text fed in pieces (a word may span two pieces)."""
+
+    def __init__(self) -> None:
+        self._in_word = False
+        self.count = 0
+
+    def feed(self, text: str) -> None:
+        # Counted in slices so that the word list of a large piece never exists all at once.
+        for start in range(0, len(text), _COUNT_SLICE):
+            self._count(text[start : start + _COUNT_SLICE])
+
+    def _count(self, text: str) -> None:
+        words = len(text.split())
+        if words and self._in_word and not text[0].isspace():
+            words -= 1  # the previous piece ended inside this word
+        self.count += words
+        self._in_word = not text[-1].isspace()
+
+
 class TextCollector:
     """Word count over everything fed; keeps at most `max_chars` characters of it."""
 
@@ -56,15 +86,26 @@ class TextCollector:
         self._parts: list[str] = []
         self._kept = 0
         self._truncated = False
-        self._in_word = False
-        self.word_count = 0
+        self._words = WordCounter()
+        self._counted_elsewhere = 0
+
+    @property
+    def word_count(self) -> int:
+        return self._words.count + self._counted_elsewhere
 
     def feed(self, text: str) -> None:
         if not text:
             return
-        # Counted in slices so that the word list of a large chunk never exists all at once.
-        for start in range(0, len(text), _COUNT_SLICE):
-            self._count(text[start : start + _COUNT_SLICE])
+        self._words.feed(text)
+        self._keep(text)
+
+    def add_counted(self, text: str, words: int, *, cut: bool) -> None:
+        """A piece whose words were counted by whoever extracted it (`cut`: it was shortened)."""
+        self._counted_elsewhere += words
+        self._truncated = self._truncated or cut
+        self._keep(text)
+
+    def _keep(self, text: str) -> None:
         room = self._max_chars - self._kept
         if room <= 0:
             self._truncated = True
@@ -75,21 +116,15 @@ class TextCollector:
         self._parts.append(text)
         self._kept += len(text)
 
-    def _count(self, text: str) -> None:
-        words = len(text.split())
-        if words and self._in_word and not text[0].isspace():
-            words -= 1  # the previous piece ended inside this word
-        self.word_count += words
-        self._in_word = not text[-1].isspace()
-
-    def finish(self, page_count: int | None = None) -> ExtractedText:
+    def finish(self, page_count: int | None = None, note: str | None = None) -> ExtractedText:
         text = "".join(self._parts)
         return ExtractedText(
             text=text,
             word_count=self.word_count,
-            truncated=self._truncated,
+            truncated=self._truncated or note is not None,
             excerpt=make_excerpt(text),
             page_count=page_count,
+            note=note,
         )
 
 
@@ -115,45 +150,3 @@ class Utf8Decoder:
             ) from None
         self._offset += len(chunk)
         self._collector.feed(text)
-
-
-def extract_pdf(fileobj: IO[bytes], collector: TextCollector) -> int:
-    """Feed every page's text to `collector`; returns the page count.
-
-    Takes an open file object (pypdf reads a *path* fully into memory, a file object lazily).
-    """
-    from pypdf import PdfReader
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(fileobj, strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnacceptableContent("the PDF is password-protected, so its text cannot be read")
-        page_count = len(reader.pages)
-    except UnacceptableContent:
-        raise
-    except MemoryError:
-        raise
-    except Exception as exc:  # pypdf raises many exception types on damaged files
-        raise UnacceptableContent(f"the file is not a readable PDF ({_short(exc)})") from None
-    if page_count == 0:
-        raise UnacceptableContent("the PDF has no pages")
-    failed = 0
-    for index in range(page_count):
-        try:
-            text = reader.pages[index].extract_text() or ""
-        except MemoryError:
-            raise
-        except Exception:
-            failed += 1
-            continue
-        collector.feed(text)
-        collector.feed("\n")
-    if failed == page_count:
-        raise UnacceptableContent("the file is not a readable PDF (no page could be read)")
-    return page_count
-
-
-def _short(exc: BaseException) -> str:
-    message = str(exc).strip() or type(exc).__name__
-    return message[:160]

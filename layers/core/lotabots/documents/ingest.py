@@ -7,7 +7,11 @@ processed. `DocumentIngested` goes out once per (version, content), after the ou
 committed, and is retried on redelivery until it has been sent.
 
 Nothing is held in memory whole: the object streams in chunks through SHA-256 and, for text,
-an incremental UTF-8 decoder; a PDF is spooled to a temporary file that pypdf reads lazily.
+an incremental UTF-8 decoder; a PDF is spooled to a temporary file that a budgeted child
+process reads (see `pdf_worker`): over a budget the document is `ready` with the text read so
+far and an `extraction_note`, or `rejected`; either way the message is acknowledged. A document
+starts only when the invocation has DOCUMENT_EXTRACT_SECONDS (plus a margin) left; otherwise
+`IngestDeferred` leaves it to the next delivery, so the worker never outruns its own timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -29,9 +34,10 @@ from lotabots.documents.extraction import (
     TextCollector,
     UnacceptableContent,
     Utf8Decoder,
-    extract_pdf,
 )
 from lotabots.documents.models import DocumentStatus
+from lotabots.documents.pdf_budget import PdfBudget
+from lotabots.documents.pdf_extraction import PdfUnreadable, extract_pdf
 from lotabots.documents.schemas import DocumentIngestedDetail
 from lotabots.documents.sniffing import HEAD_BYTES, PDF_TYPE, mismatch_reason, sniff
 from lotabots.observability import logger, metrics
@@ -40,6 +46,8 @@ EVENT_SOURCE = "lotabots.documents"
 EVENT_TYPE = "DocumentIngested"
 
 Status = Literal["ready", "rejected", "duplicate", "ignored"]
+# Time kept back after extraction for the database writes, the event and the quarantine copy.
+FINISH_MARGIN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,11 @@ class Inspection:
 
 class ObjectChanged(Exception):
     """The object was replaced or removed while it was being read; its own event will follow."""
+
+
+class IngestDeferred(Exception):
+    """Too little of the invocation is left to give this document its full budget: nothing was
+    changed, and the message is left for its next delivery (a batch item failure)."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,10 @@ def _load(document_id: str) -> _Doc | None:
         )
 
 
-def ingest_object(bucket: str, key: str) -> IngestOutcome:
-    """Process one S3 object notification (key already URL-decoded). Idempotent."""
+def ingest_object(bucket: str, key: str, *, deadline: float | None = None) -> IngestOutcome:
+    """Process one S3 object notification (key already URL-decoded). Idempotent.
+
+    `deadline` (a `time.monotonic()` value) is when the invocation must be done."""
     settings = _settings()
     if bucket != settings.bucket:
         logger.warning("notification for another bucket ignored", extra={"bucket": bucket})
@@ -132,6 +147,11 @@ def ingest_object(bucket: str, key: str) -> IngestOutcome:
         _finalize(doc, info)
         metrics.add_metric(name="DocumentIngestDuplicates", unit="Count", value=1)
         return IngestOutcome("duplicate", doc.id)
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left < settings.extract_seconds + FINISH_MARGIN_S:
+            metrics.add_metric(name="DocumentIngestsDeferred", unit="Count", value=1)
+            raise IngestDeferred(f"{left:.1f} s left; a document needs {settings.extract_seconds:g} s")
 
     with session_scope() as session:
         claimed = repository.claim_for_ingest(session, doc.id, doc.version, info.etag)
@@ -147,7 +167,9 @@ def ingest_object(bucket: str, key: str) -> IngestOutcome:
 
 def _record(doc: _Doc, info: storage.ObjectInfo, inspection: Inspection) -> IngestOutcome:
     extracted = inspection.extracted
+    note: str | None = None
     if inspection.reason is None and extracted is not None:
+        note = extracted.note
         values: dict[str, object] = {
             "status": DocumentStatus.READY,
             "reason": None,
@@ -157,6 +179,7 @@ def _record(doc: _Doc, info: storage.ObjectInfo, inspection: Inspection) -> Inge
             "page_count": extracted.page_count,
             "excerpt": extracted.excerpt,
             "text_truncated": extracted.truncated,
+            "extraction_note": note,
         }
         body = extracted.text
     else:
@@ -168,6 +191,7 @@ def _record(doc: _Doc, info: storage.ObjectInfo, inspection: Inspection) -> Inge
             "page_count": None,
             "excerpt": None,
             "text_truncated": False,
+            "extraction_note": None,
         }
         body = ""
     with session_scope() as session:
@@ -186,6 +210,7 @@ def _record(doc: _Doc, info: storage.ObjectInfo, inspection: Inspection) -> Inge
                 "sha256": inspection.sha256,
                 "size_bytes": info.size,
                 "reason": values["reason"],
+                "extraction_note": values["extraction_note"],
             },
         )
     done = _load(doc.id)
@@ -193,8 +218,10 @@ def _record(doc: _Doc, info: storage.ObjectInfo, inspection: Inspection) -> Inge
         _finalize(done, info)
     if values["status"] == DocumentStatus.READY:
         metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
-        logger.info("document ready", extra={"document_id": doc.id, "version": doc.version})
-        return IngestOutcome("ready", doc.id)
+        if note is not None:
+            metrics.add_metric(name="DocumentsPartiallyExtracted", unit="Count", value=1)
+        logger.info("document ready", extra={"document_id": doc.id, "version": doc.version, "note": note})
+        return IngestOutcome("ready", doc.id, note)
     metrics.add_metric(name="DocumentsRejected", unit="Count", value=1)
     logger.info("document rejected", extra={"document_id": doc.id, "reason": values["reason"]})
     return IngestOutcome("rejected", doc.id, str(values["reason"]))
@@ -275,11 +302,20 @@ def _stream(
     total = 0
     try:
         if declared_type == PDF_TYPE:
-            with tempfile.TemporaryFile(dir=settings.spool_dir) as spool:
+            with tempfile.NamedTemporaryFile(dir=settings.spool_dir, suffix=".pdf") as spool:
                 total = _consume(pending, chunks, declared_size, (hasher.update, spool.write))
-                spool.seek(0)
-                page_count = extract_pdf(spool, collector)
-            extracted = collector.finish(page_count=page_count)
+                spool.flush()
+                result = extract_pdf(spool.name, collector, PdfBudget.starting_now(settings))
+            logger.info(
+                "PDF extracted",
+                extra={
+                    "pages": result.page_count,
+                    "seconds": round(result.seconds, 3),
+                    "peak_rss": result.peak_rss,
+                    "note": result.note,
+                },
+            )
+            extracted = collector.finish(page_count=result.page_count, note=result.note)
         else:
             decoder = Utf8Decoder(collector)
             total = _consume(pending, chunks, declared_size, (hasher.update, decoder.feed))
@@ -287,6 +323,9 @@ def _stream(
             extracted = collector.finish()
             if declared_type == "application/json":
                 _check_json(extracted)
+    except PdfUnreadable as exc:
+        logger.info("PDF unreadable", extra={"seconds": round(exc.seconds, 3), "peak_rss": exc.peak_rss})
+        return Inspection(hasher.hexdigest(), None, exc.reason)
     except UnacceptableContent as exc:
         digest = hasher.hexdigest() if total == declared_size else None
         return Inspection(digest, None, exc.reason)
@@ -331,3 +370,5 @@ def _check_json(extracted: ExtractedText) -> None:
         json.loads(extracted.text)
     except ValueError as exc:
         raise UnacceptableContent(f"the file is not valid JSON ({str(exc)[:120]})") from None
+    except RecursionError:
+        raise UnacceptableContent("the file is not accepted as JSON (it is nested too deeply)") from None

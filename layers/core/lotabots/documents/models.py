@@ -63,6 +63,8 @@ class Document(TimestampMixin, Base):
     page_count: Mapped[int | None] = mapped_column(Integer)
     excerpt: Mapped[str | None] = mapped_column(String(400))
     text_truncated: Mapped[bool] = mapped_column(nullable=False, default=False)
+    # Why a `ready` document's text is partial (an extraction budget ran out); migration 0050.
+    extraction_note: Mapped[str | None] = mapped_column(String(500))
     # S3 ETag of the object whose ingest is running / finished / announced: makes ingest
     # idempotent under redelivery while a genuinely new upload is still processed.
     processing_etag: Mapped[str | None] = mapped_column(String(100))

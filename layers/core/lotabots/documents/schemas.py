@@ -125,7 +125,12 @@ class DocumentOut(BaseModel):
     word_count: int | None = None
     page_count: int | None = None
     excerpt: str | None = None
-    text_truncated: bool = False
+    text_truncated: bool = Field(False, description="The stored text is not all of the document's text")
+    extraction_note: str | None = Field(
+        None,
+        description="Why the text of a ready document is partial (a page, size or time budget of "
+        "extraction ran out, or pages could not be read)",
+    )
     created_at: datetime
     updated_at: datetime
     ingested_at: datetime | None = None

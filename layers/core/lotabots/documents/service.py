@@ -93,6 +93,7 @@ def to_out(document: Document, *, download_url: str | None = None) -> DocumentOu
         page_count=document.page_count,
         excerpt=document.excerpt,
         text_truncated=document.text_truncated,
+        extraction_note=document.extraction_note,
         created_at=as_utc(document.created_at),
         updated_at=as_utc(document.updated_at),
         ingested_at=as_utc(document.ingested_at) if document.ingested_at else None,
@@ -289,6 +290,7 @@ def new_version(
     document.page_count = None
     document.excerpt = None
     document.text_truncated = False
+    document.extraction_note = None
     document.processing_etag = None
     document.ingested_etag = None
     document.published_etag = None
