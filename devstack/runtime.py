@@ -12,7 +12,10 @@ parallel (long polls, HTTP parsing, GPU worker processes are outside the lock).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import logging
 import sys
 import threading
 import time
@@ -32,6 +35,68 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 # Re-entrant so that an in-process invocation made from inside a handler cannot deadlock.
 _INVOCATION_LOCK = threading.RLock()
+
+_log = logging.getLogger("devstack.runtime")
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """What the Lambda service records about one invocation: the function's output lines (its
+    Powertools JSON log lines and EMF metric blobs, as CloudWatch Logs would receive them), its
+    duration and whether it failed. The local stack's telemetry turns these into CloudWatch Logs
+    events and the `AWS/Lambda` metrics, so the AIOps functions read the same APIs as in AWS."""
+
+    function: str
+    request_id: str
+    started_at: float  # epoch seconds
+    duration_ms: float
+    error: bool
+    output: tuple[str, ...]
+
+
+InvocationListener = Callable[[InvocationRecord], None]
+# Called after every invocation, outside the invocation lock; a listener must return quickly
+# (hand work to its own thread) and its failures never fail the invocation.
+INVOCATION_LISTENERS: list[InvocationListener] = []
+
+
+class _Tee(io.TextIOBase):
+    """Writes through to the console and keeps a copy of what one invocation printed."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.captured = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.captured.write(text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+@contextlib.contextmanager
+def _captured_output() -> Any:
+    """Capture stdout and the Powertools logger's stream for the duration of one invocation."""
+    from lotabots.observability import logger
+
+    tee = _Tee(sys.stdout)
+    handler = logger.registered_handler
+    previous = handler.setStream(tee) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        with contextlib.redirect_stdout(tee):
+            yield tee
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
+
+
+def _notify(record: InvocationRecord) -> None:
+    for listener in list(INVOCATION_LISTENERS):
+        try:
+            listener(record)
+        except Exception:
+            _log.exception("invocation listener failed")
 
 
 @dataclass
@@ -92,8 +157,28 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run the handler; exceptions propagate like a failed invocation."""
-        with _INVOCATION_LOCK:
-            return self.handler(event, self.new_context())
+        context = self.new_context()
+        started_at, started = time.time(), time.perf_counter()
+        failed = True
+        tee: _Tee | None = None
+        try:
+            with _INVOCATION_LOCK, _captured_output() as tee:
+                result = self.handler(event, context)
+            failed = False
+            return result
+        finally:
+            if INVOCATION_LISTENERS:
+                lines = tee.captured.getvalue().splitlines() if tee is not None else []
+                _notify(
+                    InvocationRecord(
+                        function=self.name,
+                        request_id=context.aws_request_id,
+                        started_at=started_at,
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        error=failed,
+                        output=tuple(line for line in lines if line.strip()),
+                    )
+                )
 
 
 def load_module(name: str, root: Path = ROOT) -> Any:
