@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic_settings import BaseSettings
-
 from lotabots import topology
 from lotabots.config import (
     AlertSettings,
@@ -23,13 +21,14 @@ from lotabots.config import (
     AuthSettings,
     CoreSettings,
     DocumentSettings,
+    EnvSettings,
     JobSettings,
 )
 
 
 @dataclass(frozen=True)
 class FunctionProfile:
-    settings: tuple[type[BaseSettings], ...] = ()
+    settings: tuple[type[EnvSettings], ...] = ()
     database: bool = True
     internet: bool = False
     extras: tuple[str, ...] = ()
@@ -89,7 +88,7 @@ def check_profiles() -> None:
         raise ValueError(f"profiles out of step with topology: missing {missing}, unknown {extra}")
 
 
-def env_name(settings: type[BaseSettings], field: str) -> str:
+def env_name(settings: type[EnvSettings], field: str) -> str:
     """The environment variable a settings field is read from (its alias)."""
     info = settings.model_fields[field]
     if not info.alias:
@@ -97,8 +96,8 @@ def env_name(settings: type[BaseSettings], field: str) -> str:
     return info.alias
 
 
-def env_names(settings: tuple[type[BaseSettings], ...]) -> set[str]:
-    classes: tuple[type[BaseSettings], ...] = (CoreSettings, *settings)
+def env_names(settings: tuple[type[EnvSettings], ...]) -> set[str]:
+    classes: tuple[type[EnvSettings], ...] = (CoreSettings, *settings)
     return {info.alias for cls in classes for info in cls.model_fields.values() if info.alias}
 
 
