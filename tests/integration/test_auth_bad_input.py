@@ -154,3 +154,11 @@ def test_bad_list_parameters_are_a_422(env: None, query: dict[str, str]) -> None
     admin = Principal(user_id="a" * 32, email="root@example.com", role=Role.ADMIN)
     status, _, body = invoke("auth", api_event("GET", "/users", principal=admin, query=query))
     assert status == 422 and set(body) == COMMON_SHAPE
+
+
+@pytest.mark.parametrize("payload", ["null", "42", "true", '"text"'])
+def test_a_json_scalar_body_is_a_422_not_a_crash(env: None, payload: str) -> None:
+    """A body that is valid JSON but not an object fails validation like any wrong type."""
+    status, body = post("/auth/register", raw_body=payload)
+    assert status == 422 and set(body) == COMMON_SHAPE
+    assert user_count() == 0

@@ -14,7 +14,7 @@ from lotabots.db.base import utcnow
 from lotabots.documents.models import Document
 from lotabots.embeddings import repository, vectors
 from lotabots.embeddings.models import DocumentEmbedding
-from tests.support.api import FakeLambdaContext, api_event, load_function
+from tests.support.api import FakeLambdaContext, api_event, ensure_account, load_function
 from tests.support.jobs import ADMIN, AUDITOR, ready_document
 
 ALICE = Principal(user_id="alice", email="alice@example.com", role=Role.MEMBER)
@@ -58,6 +58,7 @@ def _get(handler: Any, document_id: str, principal: Principal, k: str | None = N
     event = api_event(
         "GET", f"/documents/{document_id}/similar", principal=principal, query={"k": k} if k else None
     )
+    ensure_account(principal)  # functions re-read the caller's account from the database
     response = handler(event, FakeLambdaContext())
     return int(response["statusCode"]), json.loads(response["body"])
 

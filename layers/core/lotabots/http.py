@@ -304,8 +304,6 @@ def _check_body(event: dict[str, Any]) -> None:
         raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep") from None
     except ValueError:
         raise BadRequest("request body is not valid JSON", code="malformed_json") from None
-    if not isinstance(document, dict | list):
-        raise BadRequest("request body must be a JSON object or array", code="malformed_json")
     _check_json_value(document)
 
 
