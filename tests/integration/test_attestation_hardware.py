@@ -241,7 +241,7 @@ def test_changed_gpu_uuid_in_a_pool_fails_and_untrusts_it() -> None:
     assert event["detail"]["device"] == swapped and event["detail"]["kind"] == "hardware"
 
 
-def test_schedule_reattests_due_pools_once() -> None:
+def test_attestation_schedule__sample_schedule_reattests_due_pools_once() -> None:
     make_pool(reattest_every_s=60)
     make_pool("manual", reattest_every_s=0)
     schedule = json.loads((EVENTS / "attestation_reattest_schedule.json").read_text())

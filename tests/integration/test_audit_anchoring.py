@@ -43,7 +43,7 @@ def test_an_empty_log_is_valid_and_nothing_is_anchored() -> None:
     assert anchor_keys() == []
 
 
-def test_the_schedule_anchors_the_head_once_and_verify_matches_it() -> None:
+def test_audit_anchor__schedule_anchors_the_head_once_and_verify_matches_it() -> None:
     seqs = seed(5)
     run = run_anchor()
     assert run["status"] == "anchored" and run["entries"] == 5
