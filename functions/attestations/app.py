@@ -60,6 +60,15 @@ _STARTED: dict[int, Any] = {
 }
 
 
+def _created_or_changed(model: type[Any]) -> dict[int, Any]:
+    """A PUT that creates (201) or replaces (200) the named resource."""
+    content = {"application/json": {"model": model}}
+    return {
+        200: {"description": "changed", "content": content},
+        201: {"description": "created", "content": content},
+    }
+
+
 @app.post(
     "/attestations/hardware",
     summary="Attest a GPU pool: a fresh nonce and a challenge job on the pool's backend",
@@ -176,6 +185,7 @@ def get_policy(name: Name) -> PolicyOut:
     "/attestation-policies/<name>",
     summary="Create or replace a policy (every change is a new version, audited)",
     tags=["attestation-policies"],
+    responses=_created_or_changed(PolicyOut),
 )
 def put_policy(name: Name, document: Annotated[Policy, Body()]) -> Response[PolicyOut]:
     principal = current_principal(app)
@@ -198,7 +208,12 @@ def get_pool(name: Name) -> PoolOut:
         return service.pool_out(session, service.get_pool(session, name))
 
 
-@app.put("/gpu-pools/<name>", summary="Create or change a GPU pool", tags=["gpu-pools"])
+@app.put(
+    "/gpu-pools/<name>",
+    summary="Create or change a GPU pool",
+    tags=["gpu-pools"],
+    responses=_created_or_changed(PoolOut),
+)
 def put_pool(name: Name, request: PoolPut) -> Response[PoolOut]:
     principal = current_principal(app)
     with session_scope() as session:
