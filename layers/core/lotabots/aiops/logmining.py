@@ -1,0 +1,220 @@
+"""Online log template mining (a Drain-style fixed-depth grouping with masking and caches).
+
+Each message is first *masked*: one pre-compiled regular expression replaces every variable-looking
+token (a run of characters between delimiters that contains a digit, an absolute path, a long hex
+string) with `<*>`. Numbers, ids, IPs, hex, UUIDs, timestamps and most paths all contain digits, so
+one generic rule covers them without a per-source list. The masked message is split on whitespace
+and grouped by (token count, first token); inside a group it joins the most similar template when at
+least `SIMILARITY` of the positions agree, and the positions that differ become `<*>`. Two caches make
+the common case one dict lookup: the exact message, and the masked token sequence.
+
+The configuration is one set of constants (see docs/aiops-algorithms.md for why each value).
+Template ids are a hash of the template a cluster was created with, so the same first template
+gets the same id in every run, and the id survives later generalisation through the state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lotabots.aiops.state import StateError, check_envelope, field, require
+
+__all__ = ["Match", "StateError", "Template", "TemplateMiner", "parse_lines"]
+
+WILDCARD = "<*>"
+STATE_KIND = "lotabots.aiops.logmining"
+STATE_VERSION = 1
+
+# A message longer than this is mined on its first MAX_MESSAGE_CHARS characters: a template is a
+# shape, and a 1 MB line must not cost 1 MB of state or a quadratic comparison.
+MAX_MESSAGE_CHARS = 4096
+# Fraction of token positions that must agree to join a template: a strict majority.
+SIMILARITY = 0.5
+# Bounded caches (entries); cleared when full, which only costs a re-computation.
+CACHE_ENTRIES = 50_000
+
+_DELIMS = r"\s,;:=()\[\]{}\"'<>|"
+_RUN = rf"[^{_DELIMS}]"
+_MASK = re.compile(
+    rf"(?<!{_RUN})"  # start of a run
+    rf"(?:"
+    rf"<\*>"  # already a wildcard
+    rf"|[^{_DELIMS}\d]*+\d{_RUN}*+"  # any run with a digit: numbers, ids, IPs, hex, UUIDs, times
+    rf"|/[^{_DELIMS}/]*+/{_RUN}*+"  # absolute paths (two slashes or more)
+    rf"|[0-9a-fA-F]{{8,}}+(?!{_RUN})"  # long hex strings without a digit
+    rf")"
+)
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Match:
+    template_id: str
+    template: str
+    is_new: bool
+
+
+@dataclass
+class Template:
+    template_id: str
+    template: str
+    count: int
+
+
+class _Cluster:
+    __slots__ = ("count", "template_id", "tokens")
+
+    def __init__(self, template_id: str, tokens: list[str], count: int) -> None:
+        self.template_id = template_id
+        self.tokens = tokens
+        self.count = count
+
+    @property
+    def template(self) -> str:
+        return " ".join(self.tokens)
+
+
+def mask(message: str) -> str:
+    """The message with every variable-looking token replaced by `<*>` (whitespace normalised)."""
+    return " ".join(_MASK.sub(WILDCARD, message).split())
+
+
+def _clean(message: str) -> str:
+    message = message[:MAX_MESSAGE_CHARS]
+    if not message.isascii():
+        # Lone surrogates (undecodable bytes) would break hashing and JSON: make them "?".
+        message = message.encode("utf-8", "replace").decode("utf-8")
+    if not message.isprintable():
+        message = "".join(ch if ch.isprintable() else " " for ch in message)
+    return message
+
+
+def _template_id(tokens: list[str]) -> str:
+    return hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=8).hexdigest()
+
+
+class TemplateMiner:
+    """Online template miner; one generic configuration (module constants)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[int, str], list[_Cluster]] = {}
+        self._by_id: dict[str, _Cluster] = {}
+        self._exact: dict[str, _Cluster] = {}
+        self._masked: dict[tuple[str, ...], _Cluster] = {}
+
+    def add(self, message: str) -> Match:
+        """Assign `message` to a template (creating one when nothing is similar enough)."""
+        cluster = self._exact.get(message)
+        if cluster is not None:
+            cluster.count += 1
+            return Match(cluster.template_id, cluster.template, False)
+        cluster, is_new = self._assign(message)
+        if len(message) <= MAX_MESSAGE_CHARS:
+            if len(self._exact) >= CACHE_ENTRIES:
+                self._exact.clear()
+            self._exact[message] = cluster
+        return Match(cluster.template_id, cluster.template, is_new)
+
+    def _assign(self, message: str) -> tuple[_Cluster, bool]:
+        tokens = tuple(_MASK.sub(WILDCARD, _clean(message)).split())
+        cluster = self._masked.get(tokens)
+        if cluster is not None:
+            cluster.count += 1
+            return cluster, False
+        key = (len(tokens), tokens[0] if tokens else "")
+        group = self._groups.setdefault(key, [])
+        cluster = _best(group, tokens)
+        is_new = cluster is None
+        if cluster is None:
+            cluster = self._create(list(tokens), 1)
+            group.append(cluster)
+        else:
+            cluster.count += 1
+            for index, (have, new) in enumerate(zip(cluster.tokens, tokens, strict=True)):
+                if have != new and have != WILDCARD:
+                    cluster.tokens[index] = WILDCARD
+        if len(self._masked) >= CACHE_ENTRIES:
+            self._masked.clear()
+        self._masked[tokens] = cluster
+        return cluster, is_new
+
+    def _create(self, tokens: list[str], count: int, template_id: str | None = None) -> _Cluster:
+        base = template_id or _template_id(tokens)
+        unique, suffix = base, 1
+        while unique in self._by_id:
+            suffix += 1
+            unique = f"{base}-{suffix}"
+        cluster = _Cluster(unique, tokens, count)
+        self._by_id[unique] = cluster
+        return cluster
+
+    def templates(self) -> list[Template]:
+        """Every template, most frequent first."""
+        clusters = sorted(self._by_id.values(), key=lambda c: (-c.count, c.template_id))
+        return [Template(c.template_id, c.template, c.count) for c in clusters]
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-serialisable, versioned snapshot (the caches are rebuilt, not stored)."""
+        return {
+            "kind": STATE_KIND,
+            "version": STATE_VERSION,
+            "templates": [
+                {"id": c.template_id, "tokens": list(c.tokens), "count": c.count}
+                for c in self._by_id.values()
+            ],
+        }
+
+    @classmethod
+    def from_state(cls, state: Any) -> TemplateMiner:
+        """Rebuild a miner from `to_state()`'s output; StateError when it is not one."""
+        body = check_envelope(state, STATE_KIND, STATE_VERSION)
+        entries = field(body, "templates")
+        require(isinstance(entries, list), "templates is not a list")
+        miner = cls()
+        for entry in entries:
+            require(isinstance(entry, dict), "a template is not an object")
+            template_id, tokens, count = entry.get("id"), entry.get("tokens"), entry.get("count")
+            require(isinstance(template_id, str) and bool(template_id), "a template id is not a string")
+            require(
+                isinstance(tokens, list) and all(isinstance(t, str) and t and t == t.strip() for t in tokens),
+                "template tokens are not a list of non-empty strings",
+            )
+            require(
+                isinstance(count, int) and not isinstance(count, bool) and count >= 0,
+                "a template count is not a non-negative integer",
+            )
+            require(template_id not in miner._by_id, f"template id {template_id} appears twice")
+            cluster = _Cluster(template_id, list(tokens), count)
+            miner._by_id[template_id] = cluster
+            key = (len(tokens), tokens[0] if tokens else "")
+            miner._groups.setdefault(key, []).append(cluster)
+        return miner
+
+
+def _best(group: list[_Cluster], tokens: tuple[str, ...]) -> _Cluster | None:
+    """The most similar template in the group, or None when none reaches SIMILARITY."""
+    if not tokens:
+        return group[0] if group else None
+    needed = SIMILARITY * len(tokens)
+    best: _Cluster | None = None
+    best_score = -1
+    for cluster in group:
+        score = 0
+        for have, new in zip(cluster.tokens, tokens, strict=True):
+            if have in (new, WILDCARD):
+                score += 1
+        if score > best_score:
+            best, best_score = cluster, score
+    return best if best is not None and best_score >= needed else None
+
+
+def parse_lines(lines: Iterable[str]) -> list[str]:
+    """The final template of each line's cluster, in input order (the CLI and benchmarks)."""
+    miner = TemplateMiner()
+    ids = [miner.add(line).template_id for line in lines]
+    final = {c.template_id: c.template for c in miner._by_id.values()}
+    return [final[i] for i in ids]
