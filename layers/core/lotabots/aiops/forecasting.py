@@ -68,16 +68,48 @@ def _naive(values: list[float], horizon: int, _season: int) -> list[float]:
     return [values[-1]] * horizon
 
 
+def _seasonal_mean(cycles: int) -> Method:
+    """The mean of the last `cycles` seasons, phase by phase (robust to one odd season)."""
+
+    def method(values: list[float], horizon: int, season: int) -> list[float]:
+        k = max(1, min(cycles, len(values) // season))
+        profile = [sum(values[-(c + 1) * season + i] for c in range(k)) / k for i in range(season)]
+        return [profile[i % season] for i in range(horizon)]
+
+    return method
+
+
+def _level_adjusted(cycles: int) -> Method:
+    """The seasonal mean shifted by how far the last season sits above/below it."""
+    base = _seasonal_mean(cycles)
+
+    def method(values: list[float], horizon: int, season: int) -> list[float]:
+        k = max(1, min(cycles, len(values) // season))
+        mean_k = sum(values[-k * season :]) / (k * season)
+        last = sum(values[-season:]) / season
+        return [v + (last - mean_k) for v in base(values, horizon, season)]
+
+    return method
+
+
+def _combined(methods: list[Method]) -> Method:
+    """The plain average of several methods' forecasts (a forecast combination)."""
+
+    def method(values: list[float], horizon: int, season: int) -> list[float]:
+        runs = [m(values, horizon, season) for m in methods]
+        return [sum(step) / len(step) for step in zip(*runs, strict=True)]
+
+    return method
+
+
 def _methods(season: int | None) -> list[Method]:
-    return [_seasonal_naive] if season else [_naive]
+    if not season:
+        return [_naive]
+    return [_seasonal_naive, _seasonal_mean(7), _combined([_seasonal_naive, _seasonal_mean(7)])]
 
 
-def _smape(actual: Sequence[float], predicted: Sequence[float]) -> float:
-    total = 0.0
-    for a, p in zip(actual, predicted, strict=True):
-        scale = abs(a) + abs(p)
-        total += 0.0 if scale == 0 else 2 * abs(a - p) / scale
-    return total / len(actual)
+def _mae(actual: Sequence[float], predicted: Sequence[float]) -> float:
+    return sum(abs(a - p) for a, p in zip(actual, predicted, strict=True)) / len(actual)
 
 
 def forecast(history: Sequence[float], horizon: int, season: int | None = None) -> list[float]:
@@ -102,6 +134,6 @@ def forecast(history: Sequence[float], horizon: int, season: int | None = None) 
     holdout = min(horizon, len(values) // 3)
     if len(methods) > 1 and season is not None and len(values) - holdout >= 2 * season:
         train, test = values[:-holdout], values[-holdout:]
-        chosen = min(methods, key=lambda m: _smape(test, m(train, holdout, season)))
+        chosen = min(methods, key=lambda m: _mae(test, m(train, holdout, season)))
     result = chosen(values, horizon, season or 1)
     return [r if math.isfinite(r) else values[-1] for r in result]
