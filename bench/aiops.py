@@ -13,13 +13,16 @@ import random
 import statistics
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bench import aiops_forecast, aiops_logs, aiops_nab
 from lotabots.aiops import anomaly
 from lotabots.aiops.logmining import TemplateMiner
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def data_root() -> Path:
@@ -105,21 +108,33 @@ def _forecast(root: Path) -> list[str]:
     return out
 
 
+def _measure(work: Callable[[], T]) -> tuple[float, int, T]:
+    """Seconds of a plain run, then peak bytes of a second run under tracemalloc (which slows it)."""
+    started = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    result = work()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, peak, result
+
+
 def _day_of_work(root: Path) -> list[str]:
     """A day of logs through one miner; a day of per-minute points for 20 series through detectors."""
     lines: list[str] = []
     for dataset in sorted(p for p in (root / "loghub-2k").iterdir() if p.is_dir()):
         lines.extend(aiops_logs.load(dataset)[0])
     day = (lines * 13)[:200_000]
-    tracemalloc.start()
-    started = time.perf_counter()
-    miner = TemplateMiner()
-    for line in day:
-        miner.add(line)
+
+    def mine() -> TemplateMiner:
+        miner = TemplateMiner()
+        for line in day:
+            miner.add(line)
+        return miner
+
+    miner_s, miner_peak, miner = _measure(mine)
     state_bytes = len(json.dumps(miner.to_state()))
-    miner_s = time.perf_counter() - started
-    _, miner_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
 
     rng = random.Random(7)
     series = [
@@ -132,17 +147,17 @@ def _day_of_work(root: Path) -> list[str]:
         ]
         for k in range(20)
     ]
-    tracemalloc.start()
-    started = time.perf_counter()
-    states = []
-    for points in series:
-        detector = anomaly.StreamingDetector()
-        for t, v in points:
-            detector.update(t, v)
-        states.append(json.dumps(detector.to_state()))
-    detect_s = time.perf_counter() - started
-    _, detect_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+
+    def detect() -> list[str]:
+        states = []
+        for points in series:
+            detector = anomaly.StreamingDetector()
+            for t, v in points:
+                detector.update(t, v)
+            states.append(json.dumps(detector.to_state()))
+        return states
+
+    detect_s, detect_peak, states = _measure(detect)
     return [
         "### A scheduled run's work: time and peak memory (tracemalloc)\n",
         "| work | seconds | peak MiB | state |",

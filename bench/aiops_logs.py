@@ -46,30 +46,41 @@ def parsing_accuracy(truth: Sequence[str], predicted: Sequence[str]) -> float:
 def drain3_parse(lines: Sequence[str]) -> list[str]:
     """Drain3 with its default configuration, the final template of each line's cluster."""
     from drain3 import TemplateMiner as Drain3Miner
+    from drain3.template_miner_config import TemplateMinerConfig
 
-    miner = Drain3Miner()
+    config = TemplateMinerConfig()  # the defaults, without looking for a drain3.ini
+    miner = Drain3Miner(config=config)
     ids = [miner.add_log_message(line)["cluster_id"] for line in lines]
     final = {cluster.cluster_id: cluster.get_template() for cluster in miner.drain.clusters}
     return [final[i] for i in ids]
 
 
-def timed(parse: Callable[[Sequence[str]], list[str]], lines: Sequence[str]) -> tuple[list[str], float]:
-    """The parse result and the median lines/s over REPEATS fresh runs."""
-    rates = []
-    result: list[str] = []
+def _rate(parse: Callable[[Sequence[str]], list[str]], lines: Sequence[str]) -> tuple[list[str], float]:
+    started = time.perf_counter()
+    result = parse(lines)
+    return result, len(lines) / (time.perf_counter() - started)
+
+
+def timed_pair(lines: Sequence[str]) -> tuple[list[str], float, list[str], float]:
+    """Both parsers' results and median lines/s over REPEATS fresh runs, interleaved run by run
+    so that a shared machine's load changes hit both alike."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    our_result: list[str] = []
+    their_result: list[str] = []
     for _ in range(REPEATS):
-        started = time.perf_counter()
-        result = parse(lines)
-        rates.append(len(lines) / (time.perf_counter() - started))
-    return result, statistics.median(rates)
+        our_result, rate = _rate(parse_lines, lines)
+        ours.append(rate)
+        their_result, rate = _rate(drain3_parse, lines)
+        theirs.append(rate)
+    return our_result, statistics.median(ours), their_result, statistics.median(theirs)
 
 
 def evaluate(root: Path) -> list[dict[str, float | str]]:
     rows: list[dict[str, float | str]] = []
     for dataset_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         lines, truth = load(dataset_dir)
-        ours, our_rate = timed(parse_lines, lines)
-        theirs, their_rate = timed(drain3_parse, lines)
+        ours, our_rate, theirs, their_rate = timed_pair(lines)
         rows.append(
             {
                 "dataset": dataset_dir.name,

@@ -48,7 +48,7 @@ _MASK = re.compile(
     rf"|[0-9a-fA-F]{{8,}}+(?!{_RUN})"  # long hex strings without a digit
     rf")"
 )
-_WS = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -66,16 +66,27 @@ class Template:
 
 
 class _Cluster:
-    __slots__ = ("count", "template_id", "tokens")
+    __slots__ = ("count", "match", "template_id", "tokens")
 
     def __init__(self, template_id: str, tokens: list[str], count: int) -> None:
         self.template_id = template_id
         self.tokens = tokens
         self.count = count
+        self.match = Match(template_id, " ".join(tokens), False)  # reused while the template holds
 
     @property
     def template(self) -> str:
-        return " ".join(self.tokens)
+        return self.match.template
+
+    def generalise(self, tokens: tuple[str, ...]) -> None:
+        """Positions where `tokens` differ become wildcards."""
+        changed = False
+        for index, (have, new) in enumerate(zip(self.tokens, tokens, strict=True)):
+            if have != new and have != WILDCARD:
+                self.tokens[index] = WILDCARD
+                changed = True
+        if changed:
+            self.match = Match(self.template_id, " ".join(self.tokens), False)
 
 
 def mask(message: str) -> str:
@@ -88,8 +99,8 @@ def _clean(message: str) -> str:
     if not message.isascii():
         # Lone surrogates (undecodable bytes) would break hashing and JSON: make them "?".
         message = message.encode("utf-8", "replace").decode("utf-8")
-    if not message.isprintable():
-        message = "".join(ch if ch.isprintable() else " " for ch in message)
+    if _CONTROL.search(message):
+        message = _CONTROL.sub(" ", message)
     return message
 
 
@@ -108,16 +119,20 @@ class TemplateMiner:
 
     def add(self, message: str) -> Match:
         """Assign `message` to a template (creating one when nothing is similar enough)."""
+        cluster, is_new = self._add(message)
+        return Match(cluster.template_id, cluster.template, True) if is_new else cluster.match
+
+    def _add(self, message: str) -> tuple[_Cluster, bool]:
         cluster = self._exact.get(message)
         if cluster is not None:
             cluster.count += 1
-            return Match(cluster.template_id, cluster.template, False)
+            return cluster, False
         cluster, is_new = self._assign(message)
         if len(message) <= MAX_MESSAGE_CHARS:
             if len(self._exact) >= CACHE_ENTRIES:
                 self._exact.clear()
             self._exact[message] = cluster
-        return Match(cluster.template_id, cluster.template, is_new)
+        return cluster, is_new
 
     def _assign(self, message: str) -> tuple[_Cluster, bool]:
         tokens = tuple(_MASK.sub(WILDCARD, _clean(message)).split())
@@ -134,9 +149,7 @@ class TemplateMiner:
             group.append(cluster)
         else:
             cluster.count += 1
-            for index, (have, new) in enumerate(zip(cluster.tokens, tokens, strict=True)):
-                if have != new and have != WILDCARD:
-                    cluster.tokens[index] = WILDCARD
+            cluster.generalise(tokens)
         if len(self._masked) >= CACHE_ENTRIES:
             self._masked.clear()
         self._masked[tokens] = cluster
@@ -215,6 +228,5 @@ def _best(group: list[_Cluster], tokens: tuple[str, ...]) -> _Cluster | None:
 def parse_lines(lines: Iterable[str]) -> list[str]:
     """The final template of each line's cluster, in input order (the CLI and benchmarks)."""
     miner = TemplateMiner()
-    ids = [miner.add(line).template_id for line in lines]
-    final = {c.template_id: c.template for c in miner._by_id.values()}
-    return [final[i] for i in ids]
+    clusters = [miner._add(line)[0] for line in lines]
+    return [cluster.template for cluster in clusters]
