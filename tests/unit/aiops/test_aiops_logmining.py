@@ -111,3 +111,54 @@ def test_corrupt_state_raises_state_error(state: object) -> None:
     """Anything that is not a miner state of this version is a StateError (a ValueError)."""
     with pytest.raises(StateError):
         TemplateMiner.from_state(state)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "user 4123 logged in",
+        "job 123e4567-e89b-12d3-a456-426614174000 done at 2026-01-31T12:00:00Z",
+        "open /var/log/app/x.log failed (errno=13) [client 1.2.3.4:80]",
+        "block deadbeefcafebabe lost, DEADBEEF ok, deadbee kept",
+        "Received block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
+        "key=value k2:v2 'quoted 7' \"x\" <*> <*>x {a:1} relative/path/9 a/b/c",
+    ],
+)
+def test_token_masking_equals_line_masking(line: str) -> None:
+    """The miner masks token by token through caches and cheap paths; the result is `mask`'s."""
+    miner = TemplateMiner()
+    assert miner.add(line).template == mask(line)
+    assert miner.add(line.replace("1", "7")).template == mask(line)  # the digit-shape cache path
+
+
+def test_digits_never_merge_a_word_with_a_variable() -> None:
+    """The digit-shape cache reads digits as 0, so a run with a digit stays a variable and a word stays
+    a word: "code ab" and "code ab1" are masked differently in one miner."""
+    miner = TemplateMiner()
+    assert miner.add("code ab1 now").template == "code <*> now"
+    assert miner.add("state ab now").template == "state ab now"
+    assert miner.add("state ab1 now").template == "state <*> now"
+
+
+def test_similarity_counts_constant_positions_only() -> None:
+    """Masked values say nothing about the event: a user name varies and joins, while a message
+    whose constant words mostly differ is another event even with the same variables."""
+    templates = parse_lines(
+        [
+            "Received disconnect from 1.2.3.4: 11: Bye Bye [preauth]",
+            "Received disconnect from 1.2.3.5: 11: Bye Bye [preauth]",
+            "Received disconnect from 5.6.7.8: 11: disconnected by user",
+            "Invalid user bob from 1.2.3.4",
+            "Invalid user alice from 1.2.3.5",
+        ]
+    )
+    assert templates[0] == templates[1] == "Received disconnect from <*>: <*>: Bye Bye [preauth]"
+    assert templates[2] == "Received disconnect from <*>: <*>: disconnected by user"
+    assert templates[3] == templates[4] == "Invalid user <*> from <*>"
+
+
+def test_control_characters_and_surrogates_become_question_marks() -> None:
+    """Templates are printable JSON-safe text whatever bytes a line held."""
+    miner = TemplateMiner()
+    assert miner.add("a\x00b 7 caf\udcc3").template == "a?b <*> caf?"
+    json.dumps(miner.to_state())

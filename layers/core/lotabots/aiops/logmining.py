@@ -1,12 +1,13 @@
 """Online log template mining (a Drain-style fixed-depth grouping with masking and caches).
 
-Each message is first *masked*: one pre-compiled regular expression replaces every variable-looking
-token (a run of characters between delimiters that contains a digit, an absolute path, a long hex
-string) with `<*>`. Numbers, ids, IPs, hex, UUIDs, timestamps and most paths all contain digits, so
-one generic rule covers them without a per-source list. The masked message is split on whitespace
-and grouped by (token count, first token); inside a group it joins the most similar template when at
-least `SIMILARITY` of the positions agree, and the positions that differ become `<*>`. Two caches make
-the common case one dict lookup: the exact message, and the masked token sequence.
+Each message is first *masked*: every variable-looking run of characters between delimiters (one
+that contains a digit, an absolute path, a long hex string) becomes `<*>`. Numbers, ids, IPs, hex,
+UUIDs, timestamps and most paths all contain digits, so one generic rule covers them without a
+per-source list. The masked message is split on whitespace and grouped by (token count, first
+token); inside a group it joins the template sharing the most constant tokens when more than
+`SIMILARITY` of the message's constant positions agree, and the positions that differ become `<*>`.
+Three caches make the common case one or two dict lookups: the message with its digits read as "0"
+(its *shape*), each distinct token's mask, and the masked token sequence.
 
 The configuration is one set of constants (see docs/aiops-algorithms.md for why each value).
 Template ids are a hash of the template a cluster was created with, so the same first template
@@ -32,7 +33,7 @@ STATE_VERSION = 1
 # A message longer than this is mined on its first MAX_MESSAGE_CHARS characters: a template is a
 # shape, and a 1 MB line must not cost 1 MB of state or a quadratic comparison.
 MAX_MESSAGE_CHARS = 4096
-# Fraction of token positions that must agree to join a template: a strict majority.
+# Share of the message's constant positions that must agree to join a template: more than half.
 SIMILARITY = 0.5
 # Bounded caches (entries); cleared when full, which only costs a re-computation.
 CACHE_ENTRIES = 50_000
@@ -48,7 +49,10 @@ _MASK = re.compile(
     rf"|[0-9a-fA-F]{{8,}}+(?!{_RUN})"  # long hex strings without a digit
     rf")"
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_VARIABLE_RUN = re.compile(rf"[^{_DELIMS}\d]*+\d{_RUN}*+")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,19 @@ def mask(message: str) -> str:
     return " ".join(_MASK.sub(WILDCARD, message).split())
 
 
-def _clean(message: str) -> str:
-    message = message[:MAX_MESSAGE_CHARS]
-    if not message.isascii():
-        # Lone surrogates (undecodable bytes) would break hashing and JSON: make them "?".
-        message = message.encode("utf-8", "replace").decode("utf-8")
-    if _CONTROL.search(message):
-        message = _CONTROL.sub(" ", message)
-    return message
+def _mask_token(token: str) -> str:
+    """`mask` of one whitespace-free token, with cheap paths for the two commonest shapes."""
+    if not token.isprintable():
+        # Lone surrogates (undecodable bytes) would break hashing and JSON: make them "?", and
+        # control characters too, so a template is always printable.
+        token = _CONTROL.sub("?", token.encode("utf-8", "replace").decode("utf-8"))
+    if token.isascii() and token.isalnum():  # a plain word or number: one run, no delimiter
+        if not token.isalpha() or (len(token) >= 8 and _HEX.fullmatch(token)):
+            return WILDCARD
+        return token
+    if _VARIABLE_RUN.fullmatch(token):  # one run holding a digit (ids, IPs, versions)
+        return WILDCARD
+    return _MASK.sub(WILDCARD, token)
 
 
 def _template_id(tokens: list[str]) -> str:
@@ -114,8 +123,9 @@ class TemplateMiner:
     def __init__(self) -> None:
         self._groups: dict[tuple[int, str], list[_Cluster]] = {}
         self._by_id: dict[str, _Cluster] = {}
-        self._exact: dict[str, _Cluster] = {}
+        self._shapes: dict[bytes, _Cluster] = {}
         self._masked: dict[tuple[str, ...], _Cluster] = {}
+        self._token_cache: dict[str, str] = {}
 
     def add(self, message: str) -> Match:
         """Assign `message` to a template (creating one when nothing is similar enough)."""
@@ -123,37 +133,50 @@ class TemplateMiner:
         return Match(cluster.template_id, cluster.template, True) if is_new else cluster.match
 
     def _add(self, message: str) -> tuple[_Cluster, bool]:
-        cluster = self._exact.get(message)
+        """The message's cluster and whether it is new; the hot path is flat on purpose."""
+        message = message[:MAX_MESSAGE_CHARS]
+        # Every digit read as "0" masks alike (a run holding a digit stays one), so messages that
+        # differ only in their digits (ids, counters, addresses) share one cache entry.
+        shape = message.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
+        cluster = self._shapes.get(shape)
         if cluster is not None:
             cluster.count += 1
             return cluster, False
-        cluster, is_new = self._assign(message)
-        if len(message) <= MAX_MESSAGE_CHARS:
-            if len(self._exact) >= CACHE_ENTRIES:
-                self._exact.clear()
-            self._exact[message] = cluster
+        # Whitespace is a delimiter of the mask, so masking token by token equals masking the
+        # line; each distinct token is masked once, later it costs a dict lookup.
+        get, miss = self._token_cache.get, self._mask_token
+        tokens = tuple([get(token) or miss(token) for token in message.split()])
+        cluster = self._masked.get(tokens)
+        is_new = False
+        if cluster is None:
+            cluster, is_new = self._place(tokens)
+        cluster.count += 1
+        if len(self._shapes) >= CACHE_ENTRIES:
+            self._shapes.clear()
+        self._shapes[shape] = cluster
         return cluster, is_new
 
-    def _assign(self, message: str) -> tuple[_Cluster, bool]:
-        tokens = tuple(_MASK.sub(WILDCARD, _clean(message)).split())
-        cluster = self._masked.get(tokens)
-        if cluster is not None:
-            cluster.count += 1
-            return cluster, False
+    def _place(self, tokens: tuple[str, ...]) -> tuple[_Cluster, bool]:
+        """The most similar template of the bucket, generalised to the tokens, or a new one."""
         key = (len(tokens), tokens[0] if tokens else "")
         group = self._groups.setdefault(key, [])
         cluster = _best(group, tokens)
         is_new = cluster is None
         if cluster is None:
-            cluster = self._create(list(tokens), 1)
+            cluster = self._create(list(tokens), 0)
             group.append(cluster)
         else:
-            cluster.count += 1
             cluster.generalise(tokens)
         if len(self._masked) >= CACHE_ENTRIES:
             self._masked.clear()
         self._masked[tokens] = cluster
         return cluster, is_new
+
+    def _mask_token(self, token: str) -> str:
+        if len(self._token_cache) >= CACHE_ENTRIES:
+            self._token_cache.clear()
+        masked = self._token_cache[token] = _mask_token(token)
+        return masked
 
     def _create(self, tokens: list[str], count: int, template_id: str | None = None) -> _Cluster:
         base = template_id or _template_id(tokens)
@@ -209,20 +232,30 @@ class TemplateMiner:
 
 
 def _best(group: list[_Cluster], tokens: tuple[str, ...]) -> _Cluster | None:
-    """The most similar template in the group, or None when none reaches SIMILARITY."""
-    if not tokens:
-        return group[0] if group else None
-    needed = SIMILARITY * len(tokens)
+    """The most similar template in the bucket, or None when none is similar enough.
+
+    Similarity is Drain's (the share of positions holding the same constant token), measured only
+    where the message has a constant: a masked message token is a variable and says nothing about
+    whether the two are the same event. A `<*>` in the template facing a message word is not
+    agreement. More than `SIMILARITY` of those positions must agree (a strict majority); a message
+    with no constant position joins the bucket's best (first) template.
+    """
+    if not group:
+        return None
+    constant = [i for i, token in enumerate(tokens) if WILDCARD not in token]
+    if not constant:
+        return group[0]
     best: _Cluster | None = None
-    best_score = -1
+    best_agree = -1
     for cluster in group:
-        score = 0
-        for have, new in zip(cluster.tokens, tokens, strict=True):
-            if have in (new, WILDCARD):
-                score += 1
-        if score > best_score:
-            best, best_score = cluster, score
-    return best if best is not None and best_score >= needed else None
+        have = cluster.tokens
+        agree = 0
+        for i in constant:
+            if have[i] == tokens[i]:
+                agree += 1
+        if agree > best_agree:
+            best, best_agree = cluster, agree
+    return best if best_agree > SIMILARITY * len(constant) else None
 
 
 def parse_lines(lines: Iterable[str]) -> list[str]:
