@@ -297,6 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe surfaces here, not in the interpreter's final flush
+    except BrokenPipeError:
+        # The reader left (`| head`): the standard handling from Python's signal docs. Point stdout
+        # at devnull so the interpreter's last flush cannot raise again, and exit without a word.
+        _silence_stdout()
+        return 1
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (e.g. captured in a test): nothing will be flushed to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return int(args.func(args))
     except AppError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

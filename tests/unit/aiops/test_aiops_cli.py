@@ -128,3 +128,21 @@ def test_console_script_as_a_subprocess(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """`lotabots aiops logs big.log | head -1`: the reader leaves early, the CLI stops without a
+    traceback (stdout goes to devnull, exit 1) instead of crashing on the closed pipe."""
+    log = tmp_path / "big.log"
+    log.write_text("".join(f"worker {i} finished job {i * 7} in {i % 97} ms\n" for i in range(50_000)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lotabots.cli", "aiops", "logs", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == b"LineId,EventTemplate\n"
+    process.stdout.close()  # what `head -1` does after its line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert stderr == ""
