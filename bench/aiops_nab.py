@@ -124,6 +124,24 @@ def sweep(points: list[Point], windows_per_file: dict[int, int], fn_weight: floa
     return best_threshold, best_score
 
 
+def raw_at(
+    points: list[Point], windows_per_file: dict[int, int], fn_weight: float, threshold: float
+) -> float:
+    """The raw score at one threshold (the sweep's rule for a single step)."""
+    detected: dict[tuple[int, int], float] = {}
+    fp = 0.0
+    for point in points:
+        if point.score < threshold or point.window == -1:
+            continue
+        if point.window is None:
+            fp += point.weighted
+            continue
+        key = (point.file, point.window)
+        detected[key] = max(detected.get(key, point.weighted), point.weighted)
+    missed = sum(windows_per_file.values()) - len(detected)
+    return sum(detected.values()) + fp - missed * fn_weight
+
+
 @dataclass
 class Corpus:
     names: list[str]
@@ -183,6 +201,30 @@ def normalised(
     _, perfect = score_corpus(corpus, perfect_scores(corpus), cost)
     threshold, raw = score_corpus(corpus, detector_scores, cost)
     return 100 * (raw - null) / (perfect - null), threshold
+
+
+def by_category(
+    corpus: Corpus, detector_scores: Sequence[Sequence[float]], cost: dict[str, float], threshold: float
+) -> list[tuple[str, int, int, float | None, float]]:
+    """Per category (top folder): files, windows, normalised score at the corpus threshold (None
+    where the category has no window, so perfect = null), and the raw score."""
+    categories = sorted({name.split("/")[0] for name in corpus.names})
+    out = []
+    for category in categories:
+        files = [i for i, name in enumerate(corpus.names) if name.split("/")[0] == category]
+
+        def raw(scores: Sequence[Sequence[float]], at: float, files: list[int] = files) -> float:
+            points: list[Point] = []
+            for i in files:
+                points.extend(file_points(i, corpus.timestamps[i], scores[i], corpus.windows[i], cost))
+            return raw_at(points, {i: len(corpus.windows[i]) for i in files}, cost["fnWeight"], at)
+
+        ours = raw(detector_scores, threshold)
+        null, perfect = raw(null_scores(corpus), 1.1), raw(perfect_scores(corpus), 1.0)
+        windows = sum(len(corpus.windows[i]) for i in files)
+        normalised = 100 * (ours - null) / (perfect - null) if perfect != null else None
+        out.append((category, len(files), windows, normalised, ours))
+    return out
 
 
 def run_detector(corpus: Corpus, detector: Detector) -> tuple[list[list[float]], float]:
