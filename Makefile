@@ -22,7 +22,7 @@ PIP_AUDIT_STAMP := $(TOOLS)/pip-audit/.installed-$(PIP_AUDIT_VERSION)
 SAM_DIR := build/sam
 SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
 
-.PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench clean venv \
+.PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench bench-aiops clean venv \
 	tools sam-template sam-invoke dev-for-sam smoke checkov lock audit
 
 $(STAMP): pyproject.toml
@@ -94,6 +94,11 @@ gpu-image: $(STAMP)
 ## make bench: benchmarks, results in docs/benchmarks.md
 bench: $(STAMP)
 	$(PY) -m bench
+
+## make bench-aiops: AIOps benchmarks only (Loghub, NAB, M4; data in ../shared/bench-data or
+## $$LOTABOTS_BENCH_DATA), its section of docs/benchmarks.md replaced in place
+bench-aiops: $(STAMP)
+	$(PY) -m bench aiops
 
 $(SAM_STAMP):
 	rm -rf $(TOOLS)/sam && $(PYTHON) -m venv $(TOOLS)/sam

@@ -8,10 +8,12 @@
 
 
     lotabots attest verify-token FILE [--jwks FILE|URL] [--audience ...] [--issuer ...]
+    lotabots aiops logs FILE | aiops detect FILE.csv | aiops forecast FILE.csv --horizon H [--season S]
 
 It reads the same environment as the functions (DATABASE_URL or the DB secret, AWS_* and
 the names in lotabots.config). Exit status 0 on success, 1 on a refused request, 2 on usage
-(`audit verify`: 0 valid, 1 invalid or not checkable, 2 usage).
+(`audit verify`: 0 valid, 1 invalid or not checkable, 2 usage). The `aiops` commands need no
+configuration: they read a file and write CSV to stdout (exit 2 on a file they cannot use).
 """
 
 from __future__ import annotations
@@ -160,6 +162,77 @@ def _attest_verify_token(args: argparse.Namespace) -> int:
     return 3 if claims.get("ear.status") == "contraindicated" else 0
 
 
+def _aiops_logs(args: argparse.Namespace) -> int:
+    """CSV LineId,EventTemplate: the template of each line of a plain text log file."""
+    import csv
+
+    from lotabots.aiops import files, logmining
+
+    lines = files.read_lines(args.file)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["LineId", "EventTemplate"])
+    writer.writerows(enumerate(logmining.parse_lines(lines), start=1))
+    return 0
+
+
+def _aiops_detect(args: argparse.Namespace) -> int:
+    """CSV timestamp,value,anomaly_score in one causal pass."""
+    import csv
+
+    from lotabots.aiops import anomaly, files
+
+    series = files.read_series(args.file)
+    scores = anomaly.score_series(zip(series.times, series.values, strict=True))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["timestamp", "value", "anomaly_score"])
+    for stamp, value, score in zip(series.stamps, series.values, scores, strict=True):
+        writer.writerow([stamp, repr(value), f"{score:.6f}"])
+    return 0
+
+
+def _aiops_forecast(args: argparse.Namespace) -> int:
+    """CSV step,forecast for the next --horizon points."""
+    import csv
+
+    from lotabots.aiops import files, forecasting
+
+    series = files.read_series(args.file)
+    if not series.values:
+        raise files.InputError(f"{args.file}: no rows to forecast from")
+    predicted = forecasting.forecast(series.values, args.horizon, season=args.season)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["step", "forecast"])
+    writer.writerows((step, repr(value)) for step, value in enumerate(predicted, start=1))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not at least 1")
+    return number
+
+
+def _add_aiops(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    aiops = groups.add_parser(
+        "aiops", help="log templates, anomaly scores, forecasts from files"
+    ).add_subparsers(dest="command", required=True)
+    logs = aiops.add_parser("logs", help="CSV LineId,EventTemplate for each line of a text log file")
+    logs.add_argument("file")
+    logs.set_defaults(func=_aiops_logs)
+    detect = aiops.add_parser("detect", help="CSV timestamp,value,anomaly_score for a timestamp,value CSV")
+    detect.add_argument("file")
+    detect.set_defaults(func=_aiops_detect)
+    predict = aiops.add_parser("forecast", help="CSV step,forecast for a timestamp,value CSV")
+    predict.add_argument("file")
+    predict.add_argument("--horizon", type=_positive_int, required=True, help="points to forecast")
+    predict.add_argument("--season", type=_positive_int, help="season in points (default: detected)")
+    predict.set_defaults(func=_aiops_forecast)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lotabots", description="LotaBots operator commands")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -217,16 +290,45 @@ def build_parser() -> argparse.ArgumentParser:
     verify_token.add_argument("--audience", default="lotabots-attestation")
     verify_token.add_argument("--issuer", help="also require this issuer")
     verify_token.set_defaults(func=_attest_verify_token)
+    _add_aiops(groups)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe surfaces here, not in the interpreter's final flush
+    except BrokenPipeError:
+        # The reader left (`| head`): the standard handling from Python's signal docs. Point stdout
+        # at devnull so the interpreter's last flush cannot raise again, and exit without a word.
+        _silence_stdout()
+        return 1
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (e.g. captured in a test): nothing will be flushed to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
         return int(args.func(args))
     except AppError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        if args.group != "aiops":
+            raise
+        # InputError (a file we cannot use) or a ValueError from the library on bad input.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""The streaming detector: behaviour on seasonal data, hostile series, state."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from lotabots.aiops.anomaly import ANOMALY_THRESHOLD, StateError, StreamingDetector, score_series
+
+STEP = 300.0  # five-minute points
+DAY = 288
+
+
+def _seasonal(days: int) -> list[tuple[float, float]]:
+    return [
+        (i * STEP, 100 + 40 * math.sin(2 * math.pi * i / DAY) + 3 * math.sin(i * 1.7))
+        for i in range(days * DAY)
+    ]
+
+
+def test_spike_in_seasonal_series_scores_above_normal_points() -> None:
+    """A spike scores above the threshold and above every normal point after warm-up."""
+    points = _seasonal(8)
+    spike_at = 7 * DAY + 100
+    t, v = points[spike_at]
+    points[spike_at] = (t, v + 150)
+    scores = score_series(points)
+    assert scores[spike_at] >= ANOMALY_THRESHOLD
+    normal = scores[2 * DAY : spike_at]
+    assert scores[spike_at] > max(normal)
+
+
+def test_scores_are_causal() -> None:
+    """A score never depends on later points."""
+    points = _seasonal(3)
+    full = score_series(points)
+    assert score_series(points[:500]) == full[:500]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [5.0] * 2000,
+        [0.0] * 2000,
+        [1.0],
+        [math.nan] * 50,
+        [math.nan, math.inf, -math.inf, 1.0, math.nan, 2.0] * 100,
+        [float(i % 7) * (1 if i < 1000 else 1e9) for i in range(2000)],
+        [1e308, -1e308, 1e-308, 0.0] * 100,
+    ],
+)
+def test_hostile_series_give_sane_scores(values: list[float]) -> None:
+    """Constant, single point, NaN/inf, scale change, extreme values: scores finite in [0, 1]."""
+    scores = score_series((i * STEP, v) for i, v in enumerate(values))
+    assert len(scores) == len(values)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_constant_series_is_not_anomalous() -> None:
+    """A flat line never crosses the threshold."""
+    assert max(score_series((i * STEP, 7.0) for i in range(3000))) < ANOMALY_THRESHOLD
+
+
+def test_scale_change_alerts_once_then_settles() -> None:
+    """After a series changes scale for good, it stops alerting within a day of points."""
+    values = [10 + (i % 5) for i in range(3000)] + [1000 + 100 * (i % 5) for i in range(3000)]
+    scores = score_series((i * STEP, v) for i, v in enumerate(values))
+    assert max(scores[3000:3010]) >= ANOMALY_THRESHOLD
+    assert max(scores[3000 + DAY :]) < ANOMALY_THRESHOLD
+
+
+def test_gaps_and_out_of_order_points_do_not_raise() -> None:
+    """A day-long gap and a point older than the last one are scored, not raised."""
+    detector = StreamingDetector()
+    for i in range(500):
+        detector.update(i * STEP, 10.0 + i % 3)
+    assert 0.0 <= detector.update(500 * STEP + 86400, 11.0) <= 1.0
+    assert 0.0 <= detector.update(10.0, 11.0) <= 1.0
+    assert 0.0 <= detector.update(math.nan, 11.0) <= 1.0
+
+
+def test_state_round_trip_continues_identically() -> None:
+    """A detector restored from JSON gives the same scores as one that never stopped."""
+    points = _seasonal(3)
+    whole = StreamingDetector()
+    expected = [whole.update(t, v) for t, v in points]
+    first = StreamingDetector()
+    got = [first.update(t, v) for t, v in points[:400]]
+    second = StreamingDetector.from_state(json.loads(json.dumps(first.to_state())))
+    got += [second.update(t, v) for t, v in points[400:]]
+    assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        None,
+        {},
+        {"kind": "lotabots.aiops.anomaly", "version": 0},
+        {"kind": "lotabots.aiops.logmining", "version": 1},
+    ],
+)
+def test_corrupt_state_raises_state_error(state: object) -> None:
+    """Anything that is not a detector state of this version is a StateError."""
+    with pytest.raises(StateError):
+        StreamingDetector.from_state(state)
+
+
+def test_damaged_fields_raise_state_error() -> None:
+    """A real state with a damaged field is a StateError, not a later crash."""
+    state = StreamingDetector().to_state()
+    for key in list(state):
+        if key in ("kind", "version"):
+            continue
+        broken = dict(state)
+        broken[key] = "garbage"
+        with pytest.raises(StateError):
+            StreamingDetector.from_state(broken)
