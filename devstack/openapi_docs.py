@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +77,11 @@ class OpenApiDocs:
         """One OpenAPI document over every available API function."""
         from lotabots.openapi import merged_document
 
-        apps = []
-        for spec in topology.api_functions():
-            function = self.registry.get(spec.name)
-            schema = function.openapi_schema() if function else None
-            if schema is not None:
-                apps.append(_Schema(schema))
+        functions = [f for f in map(self.registry.get, (s.name for s in topology.api_functions())) if f]
+        # In parallel: each may be a worker's cold start.
+        with ThreadPoolExecutor(max_workers=max(1, len(functions))) as pool:
+            schemas = list(pool.map(lambda function: function.openapi_schema(), functions))
+        apps = [_Schema(schema) for schema in schemas if schema is not None]
         return merged_document(
             apps,
             title=self.title,

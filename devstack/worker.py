@@ -1,7 +1,8 @@
-"""One function's warm container: `python -m devstack.worker SPEC_JSON REPLY_FD ROOT` (started
-by `workers`; SPEC_JSON is the function's topology entry).
+"""One function's warm container: `python -m devstack.worker NAME REPLY_FD ROOT` (started by
+`workers`).
 
-Imports `ROOT/functions/NAME/app.py` once, answers `{"ready": true}` (or the import error) and then
+Reads the function's topology entry (a JSON line) from stdin, imports
+`ROOT/functions/NAME/app.py` once, answers `{"ready": true}` (or the import error) and then
 serves one request at a time until its standard input closes:
 
     {"op": "invoke", "event": {...}, "request_id": "..."}
@@ -22,6 +23,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,10 +90,14 @@ def serve(spec: topology.Function, root: Path, reply: IO[bytes], requests: IO[by
 def main(argv: list[str]) -> int:
     # Ctrl-C in `make dev` reaches the whole process group; the stack stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    fields = json.loads(argv[0])
-    spec = topology.Function(**{**fields, "extra_env": {}})
+    # As the stack's own process does: handlers that emit no metric would print this every time.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    requests = sys.stdin.buffer
+    spec = topology.Function(**json.loads(requests.readline()))
+    if spec.name != argv[0]:
+        raise SystemExit(f"expected the entry of {argv[0]!r}, got {spec.name!r}")
     with os.fdopen(int(argv[1]), "wb") as reply:
-        return serve(spec, Path(argv[2]), reply, sys.stdin.buffer)
+        return serve(spec, Path(argv[2]), reply, requests)
 
 
 if __name__ == "__main__":

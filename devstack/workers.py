@@ -77,20 +77,10 @@ class Worker:
 
     def __init__(self, spec: topology.Function, env: Mapping[str, str], root: Path) -> None:
         self.name = spec.name
-        described = json.dumps(
-            {
-                "name": spec.name,
-                "kind": spec.kind,
-                "description": spec.description,
-                "memory_mb": spec.memory_mb,
-                "timeout_s": spec.timeout_s,
-                "handler": spec.handler,
-            }
-        )
         read_fd, write_fd = os.pipe()
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-                [sys.executable, "-m", "devstack.worker", described, str(write_fd), str(root)],
+                [sys.executable, "-m", "devstack.worker", spec.name, str(write_fd), str(root)],
                 cwd=runtime.ROOT,  # where `devstack` is importable; `root` holds the functions
                 env=dict(env),
                 stdin=subprocess.PIPE,
@@ -102,10 +92,28 @@ class Worker:
         finally:
             os.close(write_fd)  # the worker holds the only write end: EOF here means it is gone
         self._replies: IO[bytes] = os.fdopen(read_fd, "rb")
+        entry = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "description": spec.description,
+            "memory_mb": spec.memory_mb,
+            "timeout_s": spec.timeout_s,
+            "handler": spec.handler,
+        }
+        self._write(entry)  # the first line: which function it is
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def _write(self, message: dict[str, Any]) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps(message).encode() + b"\n")
+            stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # read() reports how it ended
 
     def read(self) -> dict[str, Any]:
         line = self._replies.readline()
@@ -116,13 +124,7 @@ class Worker:
         return reply
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        stdin = self.process.stdin
-        assert stdin is not None
-        try:
-            stdin.write(json.dumps(message).encode() + b"\n")
-            stdin.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # read() reports how it ended
+        self._write(message)
         return self.read()
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
