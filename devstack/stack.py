@@ -1,4 +1,4 @@
-"""`python -m devstack`: the whole platform in one process, no Docker, no AWS account.
+"""`python -m devstack`: the whole platform on a laptop, no Docker, no AWS account.
 
 Order matters: moto first (and the environment pointing every SDK client at it), then the
 resources, the database, the first admin, the Parameters and Secrets extension, the
@@ -275,7 +275,9 @@ class LocalStack:
             if thread.is_alive():
                 log.warning("%s is still busy; leaving it behind", thread.name)
         if self._registry is not None:
+            started = time.monotonic()
             self._registry.close()
+            log.info("function workers stopped (%.1f s)", time.monotonic() - started)
         if self._moto is not None:
             self._moto.stop()
         if self._info_path is not None:

@@ -256,10 +256,12 @@ class WorkerFunction:
                 self._starting -= 1
                 self._cond.notify()
         with self._cond:
-            if self._closed:
-                worker.stop()
-                raise FunctionError("Runtime.Stopped", "the local stack is stopping")
-            self._all.add(worker)
+            closed = self._closed
+            if not closed:
+                self._all.add(worker)
+        if closed:
+            worker.stop()
+            raise FunctionError("Runtime.Stopped", "the local stack is stopping")
         return worker
 
     def _start(self) -> Worker:
