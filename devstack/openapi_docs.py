@@ -4,12 +4,16 @@ with Powertools so that it works offline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from devstack import runtime
 from devstack.apigw_events import HttpResponse
 from devstack.runtime import Registry
 from lotabots import topology
@@ -63,8 +67,28 @@ class _Schema:
         return self.schema
 
 
+def merged(functions: Iterable[runtime.LocalFunction], *, title: str, version: str) -> dict[str, Any]:
+    """One OpenAPI document over the resolvers of `functions` (`lotabots.openapi`)."""
+    from lotabots.openapi import merged_document
+
+    schemas = [function.openapi_schema() for function in functions]
+    return merged_document(
+        [_Schema(schema) for schema in schemas if schema is not None],
+        title=title,
+        version=version,
+        description="LotaBots Serverless, served by the local stack.",
+    )
+
+
 class OpenApiDocs:
-    """The merged document (built once, on first request) and the docs pages."""
+    """The merged document, built once, and the docs pages.
+
+    With functions in this process (`LocalFunction`) the document comes from their resolvers.
+    With worker processes, a short-lived `python -m devstack.openapi_docs` imports the API
+    functions, prints the document and exits: building it must not start every API function's
+    worker, nor make the first `/openapi.json` wait for their cold starts. `prepare()` (called
+    when the gateway starts) builds it in the background.
+    """
 
     def __init__(self, registry: Registry, *, title: str, version: str) -> None:
         self.registry = registry
@@ -73,21 +97,28 @@ class OpenApiDocs:
         self._json: bytes | None = None
         self._lock = threading.Lock()
 
+    def prepare(self) -> None:
+        threading.Thread(target=self.document_json, name="openapi-document", daemon=True).start()
+
     def document(self) -> dict[str, Any]:
         """One OpenAPI document over every available API function."""
-        from lotabots.openapi import merged_document
-
-        functions = [f for f in map(self.registry.get, (s.name for s in topology.api_functions())) if f]
-        # In parallel: each may be a worker's cold start.
-        with ThreadPoolExecutor(max_workers=max(1, len(functions))) as pool:
-            schemas = list(pool.map(lambda function: function.openapi_schema(), functions))
-        apps = [_Schema(schema) for schema in schemas if schema is not None]
-        return merged_document(
-            apps,
-            title=self.title,
-            version=self.version,
-            description="LotaBots Serverless, served by the local stack.",
+        functions = [self.registry.get(spec.name) for spec in topology.api_functions()]
+        present = [function for function in functions if function is not None]
+        local = [function for function in present if isinstance(function, runtime.LocalFunction)]
+        if len(local) == len(present):
+            return merged(local, title=self.title, version=self.version)
+        names = [function.name for function in present]
+        built = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+            [sys.executable, "-m", "devstack.openapi_docs", self.title, self.version, *names],
+            cwd=runtime.ROOT,
+            capture_output=True,
+            timeout=300,
+            check=False,
         )
+        if built.returncode != 0:
+            raise RuntimeError(f"building the OpenAPI document failed:\n{built.stderr.decode()[-4000:]}")
+        document: dict[str, Any] = json.loads(built.stdout)
+        return document
 
     def document_json(self) -> bytes:
         with self._lock:
@@ -116,3 +147,20 @@ def _static(body: bytes, content_type: str, request_id: str, *, docs: bool = Fal
         headers["Cache-Control"] = "no-cache"
     pairs = [("Content-Type", content_type), *headers.items(), ("X-Request-Id", request_id)]
     return HttpResponse(200, pairs, body, function="gateway")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m devstack.openapi_docs TITLE VERSION FUNCTION...`: the document on stdout."""
+    title, version, names = argv[0], argv[1], argv[2:]
+    with contextlib.redirect_stdout(sys.stderr):  # whatever the modules print is not the document
+        registry = runtime.load_all([topology.function(name) for name in names], "us-east-1")
+        for name, reason in registry.failures.items():
+            print(f"{name} is left out of the document: {reason}")
+        functions = [f for f in registry.functions.values() if isinstance(f, runtime.LocalFunction)]
+        document = merged(functions, title=title, version=version)
+    sys.stdout.write(json.dumps(document))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

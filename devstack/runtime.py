@@ -151,9 +151,6 @@ class Invocable(Protocol):
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run one invocation; the result, or an exception like a failed invocation."""
 
-    def openapi_schema(self) -> dict[str, Any] | None:
-        """The OpenAPI schema of the function's resolver (None if it has none)."""
-
 
 class LocalFunction:
     """One function run in this process: its topology entry and its handler."""
@@ -204,6 +201,7 @@ class LocalFunction:
                 )
 
     def openapi_schema(self) -> dict[str, Any] | None:
+        """The OpenAPI schema of the module's resolver `app` (None if it has none)."""
         app = getattr(self.module, "app", None)
         if app is None or not hasattr(app, "get_openapi_schema"):
             return None

@@ -168,6 +168,7 @@ class LocalStack:
             raise RuntimeError(
                 f"cannot listen on {local.host}:{local.port} ({exc}); set LOTABOTS_PORT"
             ) from exc
+        gateway.docs.prepare()
         self._servers.insert(0, ("gateway", server))
         self.url = f"http://{local.connect_host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))

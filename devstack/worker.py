@@ -8,7 +8,6 @@ serves one request at a time until its standard input closes:
     {"op": "invoke", "event": {...}, "request_id": "..."}
         -> {"ok": true, "result": ..., "output": [...], "duration_ms": 12.3}
         -> {"ok": false, "error": {"errorType", "errorMessage", "stackTrace"}, "output": [...], ...}
-    {"op": "openapi"} -> {"ok": true, "result": <the resolver's OpenAPI schema> | null}
 
 Requests arrive as JSON lines on stdin; replies go to REPLY_FD, never to stdout: stdout and
 stderr are the function's console (shared with the stack's), and what the function prints
@@ -65,10 +64,6 @@ def _invoke(function: runtime.LocalFunction, request: dict[str, Any]) -> dict[st
     return answer
 
 
-def _openapi(function: runtime.LocalFunction) -> dict[str, Any]:
-    return {"ok": True, "result": function.openapi_schema()}
-
-
 def serve(spec: topology.Function, root: Path, reply: IO[bytes], requests: IO[bytes]) -> int:
     try:
         module = runtime.load_module(spec.name, root)
@@ -79,11 +74,7 @@ def serve(spec: topology.Function, root: Path, reply: IO[bytes], requests: IO[by
     function = runtime.LocalFunction(spec, handler, module, os.environ.get("AWS_REGION", "us-east-1"))
     _send(reply, {"ready": True, "pid": os.getpid()})
     for line in iter(requests.readline, b""):
-        request = json.loads(line)
-        if request.get("op") == "openapi":
-            _send(reply, _openapi(function))
-        else:
-            _send(reply, _invoke(function, request))
+        _send(reply, _invoke(function, json.loads(line)))
     return 0
 
 

@@ -209,13 +209,6 @@ class WorkerFunction:
                     )
                 )
 
-    def openapi_schema(self) -> dict[str, Any] | None:
-        reply = self._call({"op": "openapi"})
-        if not reply.get("ok"):
-            raise FunctionError.from_reply(reply.get("error") or {})
-        schema: dict[str, Any] | None = reply.get("result")
-        return schema
-
     def _call(self, message: dict[str, Any]) -> dict[str, Any]:
         worker = self._acquire()
         healthy = False
