@@ -22,7 +22,7 @@ PIP_AUDIT_STAMP := $(TOOLS)/pip-audit/.installed-$(PIP_AUDIT_VERSION)
 SAM_DIR := build/sam
 SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
 
-.PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench bench-aiops clean venv \
+.PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench bench-aiops load clean venv \
 	tools sam-template sam-invoke dev-for-sam smoke checkov lock audit
 
 $(STAMP): pyproject.toml
@@ -91,7 +91,7 @@ gpu-image: $(STAMP)
 	docker build -f gpu_jobs/Dockerfile -t $$repo:$(GPU_IMAGE_TAG) . && \
 	docker push $$repo:$(GPU_IMAGE_TAG)
 
-## make bench: benchmarks, results in docs/benchmarks.md
+## make bench: benchmarks, results in docs/benchmarks.md (every section but Load)
 bench: $(STAMP)
 	$(PY) -m bench
 
@@ -99,6 +99,11 @@ bench: $(STAMP)
 ## $$LOTABOTS_BENCH_DATA), its section of docs/benchmarks.md replaced in place
 bench-aiops: $(STAMP)
 	$(PY) -m bench aiops
+
+## make load [LOAD_USERS=12 LOAD_SECONDS=60 LOAD_CONTRAST=0]: a local stack of its own under locust
+## (mixed read/write traffic, several roles, a large PDF ingesting); the Load section of docs/benchmarks.md
+load: $(STAMP)
+	$(PY) -m bench load
 
 $(SAM_STAMP):
 	rm -rf $(TOOLS)/sam && $(PYTHON) -m venv $(TOOLS)/sam

@@ -1,1 +1,1 @@
-"""The local stack: the whole platform in one process on a laptop (dev tooling, never shipped)."""
+"""The local stack: the whole platform on a laptop, one command (dev tooling, never shipped)."""

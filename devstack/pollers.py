@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any
 
-from devstack.runtime import LocalFunction
+from devstack.runtime import Invocable
 from lotabots import topology
 
 log = logging.getLogger("devstack.pollers")
@@ -84,7 +84,7 @@ class QueuePoller(threading.Thread):
 
     def __init__(
         self,
-        function: LocalFunction,
+        function: Invocable,
         trigger: topology.QueueTrigger,
         *,
         sqs: Any,

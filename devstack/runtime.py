@@ -1,13 +1,17 @@
-"""Loads the functions' handler modules and invokes them as Lambda would, in this process.
+"""Lambda's runtime for the local stack: the invocation contract every trigger uses.
 
-Each `functions/<name>/app.py` is imported once under its own module name (one warm
-container per function). Invocations run one at a time across the whole stack: in Lambda
-every function has its own Powertools Logger, Metrics and resolver state, but here they
-share the process's singletons (`lotabots.observability`, each module-level `app`), so two
-concurrent invocations would mix each other's log keys (function name, request id,
-correlation id), flush each other's metrics and race on the resolver's current event.
-Serialising keeps every invocation's logs and metrics its own; triggers still run in
-parallel (long polls, HTTP parsing, GPU worker processes are outside the lock).
+`Invocable` is what the gateway, the pollers and the scheduler call: `invoke(event)` returns
+the function's result or raises like a failed invocation, and every invocation is reported to
+`INVOCATION_LISTENERS` with what the function printed. Two implementations:
+
+- `workers.WorkerFunction` (the default): each function in worker processes of its own, as
+  Lambda runs it in containers of its own; a slow invocation stalls nobody else.
+- `LocalFunction` (`LOTABOTS_FUNCTION_WORKERS=0`, and unit tests): the handler module imported
+  into this process (`load_all`) and called here. Invocations then run one at a time across the
+  whole process: every function would have its own Powertools Logger, Metrics and resolver state
+  in Lambda, but here they share the process's singletons (`lotabots.observability`, each
+  module-level `app`), so two concurrent invocations would mix each other's log keys, flush each
+  other's metrics and race on the resolver's current event.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lotabots import topology
 
@@ -55,8 +59,9 @@ class InvocationRecord:
 
 
 InvocationListener = Callable[[InvocationRecord], None]
-# Called after every invocation, outside the invocation lock; a listener must return quickly
-# (hand work to its own thread) and its failures never fail the invocation.
+# Called in the stack's process after every invocation (outside any lock), whichever runtime ran
+# it; a listener must return quickly (hand work to its own thread) and its failures never fail
+# the invocation.
 INVOCATION_LISTENERS: list[InvocationListener] = []
 
 
@@ -76,22 +81,25 @@ class _Tee(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def _captured_output() -> Any:
-    """Capture stdout and the Powertools logger's stream for the duration of one invocation."""
+def captured_output() -> Any:
+    """Capture stdout, stderr and the Powertools logger's stream for one invocation (in order)."""
     from lotabots.observability import logger
 
     tee = _Tee(sys.stdout)
+    errors = _Tee(sys.stderr)
+    errors.captured = tee.captured
     handler = logger.registered_handler
     previous = handler.setStream(tee) if isinstance(handler, logging.StreamHandler) else None
     try:
-        with contextlib.redirect_stdout(tee):
+        with contextlib.redirect_stdout(tee), contextlib.redirect_stderr(errors):
             yield tee
     finally:
         if previous is not None and isinstance(handler, logging.StreamHandler):
             handler.setStream(previous)
 
 
-def _notify(record: InvocationRecord) -> None:
+def notify(record: InvocationRecord) -> None:
+    """Hand `record` to every listener; a listener's failure never fails the invocation."""
     for listener in list(INVOCATION_LISTENERS):
         try:
             listener(record)
@@ -132,8 +140,20 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class Invocable(Protocol):
+    """One function as its triggers see it."""
+
+    spec: topology.Function
+
+    @property
+    def name(self) -> str: ...
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """Run one invocation; the result, or an exception like a failed invocation."""
+
+
 class LocalFunction:
-    """One function: its topology entry and its handler."""
+    """One function run in this process: its topology entry and its handler."""
 
     def __init__(
         self, spec: topology.Function, handler: Handler, module: Any = None, region: str = "us-east-1"
@@ -162,14 +182,14 @@ class LocalFunction:
         failed = True
         tee: _Tee | None = None
         try:
-            with _INVOCATION_LOCK, _captured_output() as tee:
+            with _INVOCATION_LOCK, captured_output() as tee:
                 result = self.handler(event, context)
             failed = False
             return result
         finally:
             if INVOCATION_LISTENERS:
                 lines = tee.captured.getvalue().splitlines() if tee is not None else []
-                _notify(
+                notify(
                     InvocationRecord(
                         function=self.name,
                         request_id=context.aws_request_id,
@@ -179,6 +199,16 @@ class LocalFunction:
                         output=tuple(line for line in lines if line.strip()),
                     )
                 )
+
+    def openapi_schema(self) -> dict[str, Any] | None:
+        """The OpenAPI schema of the module's resolver `app` (None if it has none)."""
+        app = getattr(self.module, "app", None)
+        if app is None or not hasattr(app, "get_openapi_schema"):
+            return None
+        schema: dict[str, Any] = app.get_openapi_schema().model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+        return schema
 
 
 def load_module(name: str, root: Path = ROOT) -> Any:
@@ -202,26 +232,44 @@ def load_module(name: str, root: Path = ROOT) -> Any:
 
 @dataclass
 class Registry:
-    """The loaded functions, and why the others could not be loaded."""
+    """The available functions, and why the others are not."""
 
-    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    functions: dict[str, Invocable] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
 
-    def get(self, name: str) -> LocalFunction | None:
+    def get(self, name: str) -> Invocable | None:
         return self.functions.get(name)
+
+    def close(self) -> None:
+        """Stop what the functions run on (their worker processes, if any), all at once."""
+        closers = [close for f in self.functions.values() if (close := getattr(f, "close", None))]
+        threads = [threading.Thread(target=close, daemon=True) for close in closers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def unavailable(spec: topology.Function, root: Path = ROOT) -> str | None:
+    """Why `spec`'s handler cannot be loaded without importing it (None: it may be)."""
+    module_file, _, _attribute = spec.handler.rpartition(".")
+    if module_file != "app":
+        return f"unsupported handler {spec.handler!r} (expected app.<name>)"
+    if not (root / spec.code_dir / "app.py").is_file():
+        return f"{spec.code_dir}/app.py does not exist"
+    return None
 
 
 def load_all(specs: Iterable[topology.Function], region: str, root: Path = ROOT) -> Registry:
-    """Load every function's handler; a broken or missing one is reported, not fatal."""
+    """Import every function's handler into this process; a broken or missing one is reported,
+    not fatal."""
     registry = Registry()
     for spec in specs:
-        module_file, _, attribute = spec.handler.rpartition(".")
-        if module_file != "app":
-            registry.failures[spec.name] = f"unsupported handler {spec.handler!r} (expected app.<name>)"
+        reason = unavailable(spec, root)
+        if reason is not None:
+            registry.failures[spec.name] = reason
             continue
-        if not (root / spec.code_dir / "app.py").is_file():
-            registry.failures[spec.name] = f"{spec.code_dir}/app.py does not exist"
-            continue
+        attribute = spec.handler.rpartition(".")[2]
         try:
             module = load_module(spec.name, root)
             handler = getattr(module, attribute)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from devstack.runtime import ACCOUNT_ID, LocalFunction
+from devstack.runtime import ACCOUNT_ID, Invocable
 
 log = logging.getLogger("devstack.scheduler")
 
@@ -179,7 +179,7 @@ class ScheduleRunner(threading.Thread):
 
     def __init__(
         self,
-        function: LocalFunction,
+        function: Invocable,
         rule_name: str,
         schedule: Schedule,
         *,

@@ -1,8 +1,10 @@
-"""`python -m devstack`: the whole platform in one process, no Docker, no AWS account.
+"""`python -m devstack`: the whole platform on a laptop, no Docker, no AWS account.
 
 Order matters: moto first (and the environment pointing every SDK client at it), then the
 resources, the database, the first admin, the Parameters and Secrets extension, the
-functions, and finally the triggers (gateway, pollers, schedules, DLQ alarms).
+functions (worker processes, started on first use, inherit the environment as it is by then),
+and finally the triggers (gateway, pollers, schedules, DLQ alarms). Stopping reverses it:
+triggers, then the function workers, then moto.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class LocalStack:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: bool = False
     _info_path: Path | None = None
+    _registry: Any = None
 
     def start(self) -> None:
         from lotabots import aws, config
@@ -59,7 +62,7 @@ class LocalStack:
         core = config.load(CoreSettings)
         auth = config.load(AuthSettings)
         self.admin_email, self.admin_password = auth.bootstrap_admin_email, auth.bootstrap_admin_password
-        registry = self._load_functions(core.aws_region)
+        registry = self._load_functions(core.aws_region, local.function_workers)
         self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
         self._start_schedules(registry, core.aws_region, local.schedule_speedup)
         self._start_dlq_alarms(
@@ -120,8 +123,8 @@ class LocalStack:
         os.environ["PARAMETERS_EXTENSION_URL"] = url
         log.info("Parameters and Secrets extension on %s", url)
 
-    def _load_functions(self, region: str) -> Any:
-        from devstack import runtime
+    def _load_functions(self, region: str, workers_per_function: int) -> Any:
+        from devstack import runtime, workers
         from lotabots import topology
 
         for spec in topology.FUNCTIONS:
@@ -131,9 +134,18 @@ class LocalStack:
                         "%s wants %s=%s but the process has %s", spec.name, name, value, os.environ[name]
                     )
         specs = [spec for spec in topology.FUNCTIONS if spec.kind != "migration"]
-        registry = runtime.load_all(specs, region)
+        if workers_per_function > 0:
+            registry = workers.start_all(specs, region, max_workers=workers_per_function)
+            log.info(
+                "functions run in worker processes (up to %d each, started on first use)",
+                workers_per_function,
+            )
+        else:
+            registry = runtime.load_all(specs, region)
+            log.info("functions run in this process, one invocation at a time")
         for name, reason in registry.failures.items():
             log.error("function %s is not available: %s", name, reason)
+        self._registry = registry
         return registry
 
     def _start_gateway(
@@ -156,6 +168,7 @@ class LocalStack:
             raise RuntimeError(
                 f"cannot listen on {local.host}:{local.port} ({exc}); set LOTABOTS_PORT"
             ) from exc
+        gateway.docs.prepare()
         self._servers.insert(0, ("gateway", server))
         self.url = f"http://{local.connect_host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))
@@ -262,6 +275,10 @@ class LocalStack:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("%s is still busy; leaving it behind", thread.name)
+        if self._registry is not None:
+            started = time.monotonic()
+            self._registry.close()
+            log.info("function workers stopped (%.1f s)", time.monotonic() - started)
         if self._moto is not None:
             self._moto.stop()
         if self._info_path is not None:

@@ -12,14 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.gateway import (
-    Gateway,
-    GatewayServer,
-    HttpRequest,
-    build_event,
-    method_arn,
-    policy_allows,
-)
+from devstack.apigw_events import HttpRequest, build_event, method_arn
+from devstack.gateway import Gateway, GatewayServer
+from devstack.iam_policy import policy_allows
 from devstack.runtime import LocalFunction, Registry
 from lotabots import topology
 

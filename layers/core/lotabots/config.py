@@ -234,6 +234,9 @@ class LocalSettings(EnvSettings):
     dlq_alarm_seconds: float = Field(5.0, alias="LOTABOTS_DLQ_ALARM_SECONDS", gt=0)
     # The alert-delivery-lag alarm: Slack has kept an alert group waiting this long (CDK: 600 s).
     delivery_lag_alarm_seconds: float = Field(600.0, alias="LOTABOTS_DELIVERY_LAG_ALARM_SECONDS", gt=0)
+    # Worker processes per function (its warm containers; fewer if its reserved concurrency is
+    # lower). 0: every function in the stack's own process, one invocation at a time.
+    function_workers: int = Field(2, alias="LOTABOTS_FUNCTION_WORKERS", ge=0, le=16)
 
     @field_validator("host")
     @classmethod

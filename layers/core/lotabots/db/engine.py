@@ -3,7 +3,10 @@
 The engine is created on first use and kept for the container's life. In AWS the URL is
 built from the RDS Proxy endpoint and the database secret; locally it is `DATABASE_URL` or
 an SQLite file. SQLite gets WAL, foreign keys and a busy timeout so the local stack's
-threads can share it.
+processes can share it, and every transaction begins IMMEDIATE: it takes the write lock at
+BEGIN (waiting up to the busy timeout). A deferred transaction that read first and writes
+later fails at once with "database is locked" if another process committed in between
+(SQLite cannot upgrade a stale read snapshot, and its busy handler does not wait for that).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def _create(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # RDS Proxy multiplexes connections: keep one per container and check it before use.
