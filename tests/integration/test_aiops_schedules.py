@@ -109,7 +109,11 @@ def test_corrupt_logs_state_is_replaced_and_reported(aws_env: dict[str, str], co
     reset = [f for f in findings(aws_env) if f["kind"] == "state_reset"]
     assert len(reset) == 1 and "log miner" in reset[0]["summary"]
     stored = store.load("logs")
-    assert stored.problem is None and stored.body["miner"]["kind"] == "lotabots.aiops.logmining"
+    assert (
+        stored.problem is None
+        and isinstance(stored.body, dict)
+        and stored.body["miner"]["kind"] == "lotabots.aiops.logmining"
+    )
     versions = aws.client("s3").list_object_versions(Bucket=bucket(), Prefix=state_key("logs"))["Versions"]
     assert len(versions) == 2  # the corrupt version is kept for inspection
 
@@ -216,7 +220,7 @@ def test_forecast_run_plans_dry_run_and_stores_the_chart(aws_env: dict[str, str]
         assert len(row.series[0]["forecast"]) == 24
         plan = row.plan
     assert plan["actions"] and all(a["resource_id"] == "function:auth:live" for a in plan["actions"])
-    assert store.get_bytes(result["chart_key"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (store.get_bytes(result["chart_key"]) or b"")[:8] == b"\x89PNG\r\n\x1a\n"
     assert (
         aws.client("application-autoscaling").describe_scheduled_actions(ServiceNamespace="lambda")[
             "ScheduledActions"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lotabots import aws
+from lotabots import aws, config
 from lotabots.config import AIOpsSettings
 from tests.support.api import FakeLambdaContext, load_function
 
@@ -55,7 +55,7 @@ def put_metric(function: str, metric: str, points: list[tuple[datetime, float]],
 def findings(env: dict[str, str]) -> list[dict[str, Any]]:
     """Every AIOpsFinding the bus routed to the alert-events queue (drained)."""
     sqs = aws.client("sqs")
-    found = []
+    found: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(
             QueueUrl=env["ALERT_EVENTS_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=0
@@ -70,11 +70,11 @@ def findings(env: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def state_key(name: str) -> str:
-    return f"{AIOpsSettings().prefix}state/{name}.json"
+    return f"{config.load(AIOpsSettings).prefix}state/{name}.json"
 
 
 def bucket() -> str:
-    return AIOpsSettings().bucket
+    return config.load(AIOpsSettings).bucket
 
 
 def run_schedule(function: str) -> dict[str, Any]:
