@@ -41,6 +41,7 @@ class LocalStack:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: bool = False
     _info_path: Path | None = None
+    _telemetry: Any = None
 
     def start(self) -> None:
         from lotabots import aws, config
@@ -60,6 +61,7 @@ class LocalStack:
         auth = config.load(AuthSettings)
         self.admin_email, self.admin_password = auth.bootstrap_admin_email, auth.bootstrap_admin_password
         registry = self._load_functions(core.aws_region)
+        self._start_telemetry()
         self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
         self._start_schedules(registry, core.aws_region, local.schedule_speedup)
         self._start_dlq_alarms(
@@ -135,6 +137,13 @@ class LocalStack:
         for name, reason in registry.failures.items():
             log.error("function %s is not available: %s", name, reason)
         return registry
+
+    def _start_telemetry(self) -> None:
+        """Function output → CloudWatch Logs, Lambda and EMF metrics → CloudWatch (devstack/telemetry.py)."""
+        from devstack.telemetry import Telemetry
+
+        self._telemetry = Telemetry(_own_client("logs"), _own_client("cloudwatch"))
+        self._telemetry.start()
 
     def _start_gateway(
         self, registry: Any, local: LocalSettings, cache_seconds: float, stage: str, region: str
@@ -262,6 +271,8 @@ class LocalStack:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("%s is still busy; leaving it behind", thread.name)
+        if self._telemetry is not None:
+            self._telemetry.stop()
         if self._moto is not None:
             self._moto.stop()
         if self._info_path is not None:

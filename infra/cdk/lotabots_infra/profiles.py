@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 
 from lotabots import topology
 from lotabots.config import (
+    AIOpsSettings,
     AlertSettings,
     AttestationSettings,
     AuditSettings,
@@ -40,7 +41,8 @@ PROFILES: Mapping[str, FunctionProfile] = {
     # the revocation list it reads from SSM through the Parameters and Secrets extension.
     "authorizer": FunctionProfile(settings=(AuthSettings,), database=False),
     "auth": FunctionProfile(settings=(AuthSettings,)),
-    "aiops": FunctionProfile(),
+    # Health and the AIOps reads (presigned chart and report URLs from the state bucket).
+    "aiops": FunctionProfile(settings=(AIOpsSettings,)),
     # Also creates the model-signing key on deploy (attestation).
     "migrate": FunctionProfile(settings=(AttestationSettings,)),
     "documents": FunctionProfile(settings=(DocumentSettings,)),
@@ -67,6 +69,17 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "attestations": FunctionProfile(settings=(JobSettings, AttestationSettings)),
     # The re-attestation sweep also signs the failed verdicts of attestations that expired unanswered.
     "attestation_schedule": FunctionProfile(settings=(JobSettings, AuthSettings, AttestationSettings)),
+    # AIOps schedules: CloudWatch (metrics, logs), SQS, SSM, S3 and EventBridge are reached through
+    # the VPC endpoints; the health probe of the public API, Slack, Application Auto Scaling and
+    # Batch (no endpoints here) through the NAT. Forecast and report draw charts: matplotlib is
+    # their layer variant (`aiops`), never in the core layer the API functions load.
+    "aiops_health": FunctionProfile(settings=(AIOpsSettings,), internet=True),
+    "aiops_logs": FunctionProfile(settings=(AIOpsSettings,)),
+    "aiops_anomaly": FunctionProfile(settings=(AIOpsSettings,)),
+    "aiops_forecast": FunctionProfile(settings=(AIOpsSettings,), internet=True, extras=("aiops",)),
+    "aiops_report": FunctionProfile(
+        settings=(AIOpsSettings, AlertSettings), internet=True, extras=("aiops",)
+    ),
 }
 
 

@@ -2,7 +2,9 @@
 
 History: hourly `AWS/Lambda` Invocations (Sum) per function over `AIOPS_FORECAST_HISTORY_HOURS`
 (an hour without data after the first one with data is 0), and GPU jobs created per hour
-(the jobs table). Each series is forecast by `forecasting.forecast` (season detected), the
+(the jobs table). The current hour counts as its rate so far (its count x 3600 / seconds
+elapsed, once a minute has passed), so a young deployment already gets a forecast.
+Each series is forecast by `forecasting.forecast` (season detected), the
 plan comes from `scaling`, the chart from `charts`; all three are stored (`aiops_forecasts`,
 the PNG in the state bucket) for `GET /aiops/forecasts`. CloudWatch throttling after retries
 leaves the function series out of this run and becomes a `source_unavailable` finding.
@@ -41,16 +43,28 @@ class ForecastRunResult(BaseModel):
     unavailable: list[str]
 
 
-def _hourly(points: list[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
-    """Hourly buckets from the first hour with data to `end` (exclusive); missing hours are 0."""
+MIN_PARTIAL_S = 60
+
+
+def _hourly(points: list[tuple[float, float]], start: float, now: float) -> list[tuple[float, float]]:
+    """Hourly buckets from the first hour with data up to `now`; missing hours are 0; the current
+    (partial) hour as its rate so far, or left out during its first minute."""
     buckets: dict[float, float] = {}
     for t, v in points:
         bucket = math.floor(t / HOUR) * HOUR
         buckets[bucket] = buckets.get(bucket, 0.0) + v
+    current = math.floor(now / HOUR) * HOUR
+    elapsed = now - current
+    if current in buckets:
+        if elapsed < MIN_PARTIAL_S:
+            del buckets[current]
+        else:
+            buckets[current] *= HOUR / elapsed
     if not buckets:
         return []
     first = max(min(buckets), start)
-    return [(float(t), buckets.get(float(t), 0.0)) for t in range(int(first), int(end), HOUR)]
+    last = current + HOUR if current in buckets else current
+    return [(float(t), buckets.get(float(t), 0.0)) for t in range(int(first), int(last), HOUR)]
 
 
 def _jobs_history(start: datetime, end: datetime) -> list[tuple[float, float]]:
@@ -68,7 +82,8 @@ def run(now: datetime | None = None) -> ForecastRunResult:
     now = now or datetime.now(UTC)
     settings = config.load(AIOpsSettings)
     horizon = settings.forecast_horizon_hours
-    start, end = sources.window(settings.forecast_history_hours * HOUR, now, HOUR)
+    start, _ = sources.window(settings.forecast_history_hours * HOUR, now, HOUR)
+    end = now
     inventory = sources.inventory()
     names = list(inventory.functions)
     found: list[Finding] = []
@@ -88,7 +103,8 @@ def run(now: datetime | None = None) -> ForecastRunResult:
             )
         )
         raw = {}
-    future = [end.timestamp() + h * HOUR for h in range(horizon)]
+    next_hour = (math.floor(now.timestamp() / HOUR) + 1) * HOUR
+    future = [float(next_hour + h * HOUR) for h in range(horizon)]
     histories = {
         f"{name}/invocations": _hourly(raw.get(f"i{i}", []), start.timestamp(), end.timestamp())
         for i, name in enumerate(names)
