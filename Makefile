@@ -122,7 +122,7 @@ traffic: $(STAMP)
 
 ## make aiops-now: run the AIOps schedules of the running local stack now (logs, anomaly, forecast, report)
 aiops-now: $(STAMP)
-	$(PY) -m devstack.invoke aiops_health aiops_logs aiops_anomaly aiops_forecast aiops_report
+	$(PY) -m devstack.invoke aiops-health aiops-logs aiops-anomaly aiops-forecast aiops-report
 
 ## make dev-for-sam: the local stack reachable from containers on the ports events/env.json names
 ## (moto 5000, Parameters extension 2773, PostgreSQL: containers cannot share the SQLite file)

@@ -1,4 +1,4 @@
-"""`python -m devstack.invoke FUNCTION [...]`: run scheduled functions of a running local stack now.
+"""`python -m devstack.invoke SCHEDULE [...]`: run schedules of a running local stack now.
 
 The schedules of `rate(1 hour)` or a daily cron are slow to wait for; this invokes a
 schedule-triggered function at once, with the "Scheduled Event" its schedule would send, against
@@ -6,7 +6,8 @@ the running stack (its moto server, queues and database, found in `<state dir>/s
 this process. Its output goes to the stack's CloudWatch Logs like any invocation's. Set the same
 `LOTABOTS_STATE_DIR`, `DATABASE_URL` and `SLACK_*` variables as for the stack.
 
-    python -m devstack.invoke aiops_logs aiops_anomaly aiops_forecast aiops_report
+    python -m devstack.invoke aiops-logs aiops-anomaly aiops-forecast aiops-report
+    python -m devstack.invoke aiops_planner        # a function name: every schedule it has
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def _attach(state_dir: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.invoke", description=__doc__.splitlines()[0])
-    parser.add_argument("functions", nargs="+", help="schedule-triggered functions, e.g. aiops_logs")
+    parser.add_argument(
+        "schedules", nargs="+", help="schedule names (aiops-logs) or functions (aiops_planner)"
+    )
     args = parser.parse_args(argv)
     environment.apply_defaults(os.environ)
     _attach(Path(os.environ["LOTABOTS_STATE_DIR"]))
@@ -52,18 +55,21 @@ def main(argv: list[str] | None = None) -> int:
 
     config.reset()
     aws.reset()
-    specs = []
-    for name in args.functions:
-        try:
-            spec = topology.function(name)
-        except KeyError:
-            parser.error(f"{name} is not a topology function")
-        if not spec.schedules:
-            parser.error(
-                f"{name} has no schedule (invoke API functions over HTTP, workers through their queue)"
-            )
-        specs.append(spec)
-    registry = runtime.load_all(specs, config.core().aws_region)
+    runs: list[tuple[topology.Function, str]] = []  # (function, schedule name)
+    for name in args.schedules:
+        owners = [(fn, t.name) for fn in topology.FUNCTIONS for t in fn.schedules if t.name == name]
+        if not owners:
+            try:
+                fn = topology.function(name)
+            except KeyError:
+                parser.error(f"{name} is neither a schedule nor a topology function")
+            if not fn.schedules:
+                parser.error(
+                    f"{name} has no schedule (call API functions over HTTP, workers through their queue)"
+                )
+            owners = [(fn, t.name) for t in fn.schedules]
+        runs += owners
+    registry = runtime.load_all({fn.name: fn for fn, _ in runs}.values(), config.core().aws_region)
     for name, reason in registry.failures.items():
         print(f"{name} could not be loaded:\n{reason}", file=sys.stderr)
         return 1
@@ -71,16 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     telemetry.start()
     status = 0
     try:
-        for spec in specs:
-            function = registry.functions[spec.name]
-            event = scheduled_event(spec.schedules[0].name, datetime.now(UTC), config.core().aws_region)
+        for spec, schedule in runs:
+            event = scheduled_event(schedule, datetime.now(UTC), config.core().aws_region)
             try:
-                result = function.invoke(event)
+                result = registry.functions[spec.name].invoke(event)
             except Exception as exc:
-                print(f"{spec.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"{schedule} ({spec.name}) failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 status = 1
                 continue
-            print(json.dumps({"function": spec.name, "result": result}, default=str))
+            sys.stdout.flush()
+            print(
+                "\n"
+                + json.dumps({"schedule": schedule, "function": spec.name, "result": result}, default=str)
+            )
     finally:
         telemetry.flush()
         telemetry.stop()

@@ -1,7 +1,7 @@
 """AIOps API: `GET /health` (public) and the `/aiops/*` reads (operators, auditors, admins).
 
-The schedules (`aiops_health`, `aiops_logs`, `aiops_anomaly`, `aiops_forecast`,
-`aiops_report`) write what these routes read; see docs/aiops.md.
+The schedules (`aiops_monitor`: health, logs, anomaly; `aiops_planner`: forecast, report) write
+what these routes read; see docs/aiops.md.
 """
 
 from __future__ import annotations

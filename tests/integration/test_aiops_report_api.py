@@ -61,10 +61,10 @@ def test_members_are_refused_and_anonymous_callers_too(path: str) -> None:
 
 def test_report_slack_down_then_up_is_delivered_once(aws_env: dict[str, str], slack: MockSlack) -> None:
     put_logs("documents", [powertools_line("ERROR", f"ingest failed for {i}") for i in range(3)])
-    run_schedule("aiops_logs")
-    run_schedule("aiops_forecast")
+    run_schedule("logs")
+    run_schedule("forecast")
     slack.down("server_error")
-    first = run_schedule("aiops_report")
+    first = run_schedule("report")
     assert first["created"] is True and first["pending"] == [first["day"]]
     assert slack.shared_files() == []
     status, report = _get("/aiops/reports/latest", AUDITOR)
@@ -72,12 +72,12 @@ def test_report_slack_down_then_up_is_delivered_once(aws_env: dict[str, str], sl
     assert report["summary"]["top_error_clusters"][0]["count"] == 3
     assert [f["kind"] for f in findings(aws_env)] == ["report_delivery"]
     slack.up()
-    second = run_schedule("aiops_report")
+    second = run_schedule("report")
     assert second["created"] is False and second["delivered"] == [first["day"]]
     (shared,) = slack.shared_files()
     assert f"aiops-report:{first['day']}" in shared.text
     assert slack.uploads[shared.files[0]["id"]][:4] == b"\x89PNG"
-    third = run_schedule("aiops_report")  # nothing pending: nothing posted again
+    third = run_schedule("report")  # nothing pending: nothing posted again
     assert third["delivered"] == [] and len(slack.shared_files()) == 1
     resolved = findings(aws_env)
     assert [(f["kind"], f["status"]) for f in resolved] == [("report_delivery", "resolved")]
@@ -86,14 +86,14 @@ def test_report_slack_down_then_up_is_delivered_once(aws_env: dict[str, str], sl
 
 def test_a_post_whose_answer_was_lost_is_not_posted_twice(aws_env: dict[str, str], slack: MockSlack) -> None:
     slack.fail_next("drop", method="files.completeUploadExternal", process=True)
-    first = run_schedule("aiops_report")
+    first = run_schedule("report")
     assert first["pending"] == [first["day"]] and len(slack.shared_files()) == 1
-    second = run_schedule("aiops_report")
+    second = run_schedule("report")
     assert second["delivered"] == [first["day"]] and len(slack.shared_files()) == 1
 
 
 def test_report_without_a_slack_token_is_logged(aws_env: dict[str, str]) -> None:
-    result = run_schedule("aiops_report")
+    result = run_schedule("report")
     assert result["logged"] == [result["day"]]
     assert _get("/aiops/reports/latest")[1]["delivery_status"] == "logged"
 
@@ -156,10 +156,10 @@ def test_nothing_yet_is_a_clear_404(path: str) -> None:
 
 
 def test_health_and_forecast_routes_after_their_runs(aws_env: dict[str, str]) -> None:
-    run_schedule("aiops_health")
+    run_schedule("health")
     status, health = _get("/aiops/health", AUDITOR)
     assert status == 200 and {c["name"] for c in health["checks"]} >= {"database", "api", "dlq:gpu-jobs"}
-    run_schedule("aiops_forecast")
+    run_schedule("forecast")
     status, forecast = _get("/aiops/forecasts", OPERATOR)
     assert status == 200 and forecast["plan"]["mode"] == "dry-run"
     assert forecast["chart_url"].startswith("https://")

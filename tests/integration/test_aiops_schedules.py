@@ -53,7 +53,7 @@ def test_logs_mine_templates_per_function_and_skip_metric_blobs(aws_env: dict[st
     ]
     lines += ['{"_aws": {"CloudWatchMetrics": []}, "X": 1}', "START RequestId: 1 Version: $LATEST"]
     put_logs("documents", lines)
-    result = run_schedule("aiops_logs")
+    result = run_schedule("logs")
     assert result["lines"] == 35 and result["events"] == 37 and not result["state_reset"]
     clusters = _clusters()
     assert [(c.function, c.count, c.level) for c in clusters] == [
@@ -69,14 +69,14 @@ def test_logs_new_error_template_is_a_finding_once_and_lines_are_never_counted_t
     aws_env: dict[str, str],
 ) -> None:
     put_logs("jobs", [powertools_line("INFO", f"job {i} queued") for i in range(10)])
-    run_schedule("aiops_logs")
+    run_schedule("logs")
     put_logs("jobs", [powertools_line("ERROR", f"backend modal unavailable after {i} s") for i in range(4)])
-    second = run_schedule("aiops_logs")
+    second = run_schedule("logs")
     assert second["new_templates"] == 1
     new = [f for f in findings(aws_env) if f["kind"] == "new_log_template"]
     assert len(new) == 1 and new[0]["labels"] == {"function": "jobs", "level": "ERROR"}
     assert new[0]["annotations"]["runbook"].startswith("docs/aiops.md#new-log-template")
-    third = run_schedule("aiops_logs")  # nothing new since the checkpoint
+    third = run_schedule("logs")  # nothing new since the checkpoint
     assert third["lines"] == 0
     assert sorted(c.count for c in _clusters()) == [4, 10]
 
@@ -84,9 +84,9 @@ def test_logs_new_error_template_is_a_finding_once_and_lines_are_never_counted_t
 def test_logs_spike_against_the_learned_baseline(aws_env: dict[str, str]) -> None:
     for _ in range(4):
         put_logs("auth", [powertools_line("WARNING", f"login failed for user {i}") for i in range(2)])
-        run_schedule("aiops_logs")
+        run_schedule("logs")
     put_logs("auth", [powertools_line("WARNING", f"login failed for user {i}") for i in range(60)])
-    assert run_schedule("aiops_logs")["spikes"] == 1
+    assert run_schedule("logs")["spikes"] == 1
     spikes = [f for f in findings(aws_env) if f["kind"] == "log_spike"]
     assert len(spikes) == 1 and spikes[0]["labels"]["function"] == "auth"
 
@@ -95,7 +95,7 @@ def test_logs_bad_lines_do_not_break_a_run(aws_env: dict[str, str]) -> None:
     """Binary/garbled text, a 1 MB line, replacement characters, a flood of one template."""
     garbage = ["\x00\x01\x02 binary \ufffd\ufffd", "x" * 1_000_000, "{not json", "  ", "ERROR ☃ ünïcode"]
     put_logs("alerts", garbage + [powertools_line("INFO", "tick")] * 500)
-    result = run_schedule("aiops_logs")
+    result = run_schedule("logs")
     assert result["lines"] == 504
     assert max(len(e) for c in _clusters() for e in c.examples) <= 500
 
@@ -104,7 +104,7 @@ def test_logs_bad_lines_do_not_break_a_run(aws_env: dict[str, str]) -> None:
 def test_corrupt_logs_state_is_replaced_and_reported(aws_env: dict[str, str], corrupt: bytes) -> None:
     aws.client("s3").put_object(Bucket=bucket(), Key=state_key("logs"), Body=corrupt)
     put_logs("documents", [powertools_line("INFO", "hello 1")])
-    result = run_schedule("aiops_logs")
+    result = run_schedule("logs")
     assert result["state_reset"] is True and result["lines"] == 1
     reset = [f for f in findings(aws_env) if f["kind"] == "state_reset"]
     assert len(reset) == 1 and "log miner" in reset[0]["summary"]
@@ -145,7 +145,7 @@ def test_health_run_checks_queues_dlq_and_lambda_metrics(aws_env: dict[str, str]
     sqs = aws.client("sqs")
     dlq = sqs.get_queue_url(QueueName="gpu-jobs-dlq")["QueueUrl"]
     sqs.send_message(QueueUrl=dlq, MessageBody="{}")
-    result = run_schedule("aiops_health")
+    result = run_schedule("health")
     checks = {c["name"]: c for c in result["checks"]}
     assert result["status"] == "degraded"
     assert checks["database"]["status"] == "ok" and checks["api"]["status"] == "skipped"
@@ -154,10 +154,10 @@ def test_health_run_checks_queues_dlq_and_lambda_metrics(aws_env: dict[str, str]
     kinds = sorted(f["kind"] for f in findings(aws_env))
     assert kinds == ["dlq", "lambda_errors", "lambda_throttles"]
     # The conditions persist: the next run sends nothing again (dedupe); once cleared: resolved.
-    run_schedule("aiops_health")
+    run_schedule("health")
     assert findings(aws_env) == []
     sqs.purge_queue(QueueUrl=dlq)
-    run_schedule("aiops_health")
+    run_schedule("health")
     resolved = findings(aws_env)
     assert [(f["kind"], f["status"]) for f in resolved] == [("dlq", "resolved")]
     with session_scope() as session:
@@ -170,9 +170,9 @@ def test_cloudwatch_throttling_is_a_finding_not_a_crash(aws_env: dict[str, str])
     with Stubber(cloudwatch) as stub:
         for _ in range(3):
             stub.add_client_error("get_metric_data", service_error_code="Throttling", http_status_code=400)
-        health = run_schedule("aiops_health")
-        anomaly = run_schedule("aiops_anomaly")
-        forecast = run_schedule("aiops_forecast")
+        health = run_schedule("health")
+        anomaly = run_schedule("anomaly")
+        forecast = run_schedule("forecast")
     assert {c["name"]: c["status"] for c in health["checks"]}["lambda"] == "unknown"
     assert anomaly["unavailable"] == ["cloudwatch:GetMetricData"]
     assert forecast["unavailable"] == ["cloudwatch:GetMetricData"]
@@ -185,14 +185,14 @@ def test_anomaly_run_scores_each_point_once_and_stores_anomalies(aws_env: dict[s
     points = [(start + timedelta(minutes=5 * i), 100.0 + (i % 2)) for i in range(10)]
     points.append((start + timedelta(minutes=50), 5000.0))
     put_metric("documents", "Invocations", points)
-    first = run_schedule("aiops_anomaly")
+    first = run_schedule("anomaly")
     assert first["anomalies"] >= 1 and first["points"] > 0
     with session_scope() as session:
         rows = session.scalars(select(Anomaly)).all()
         assert any(r.series == "documents/invocations" and r.value == 5000.0 for r in rows)
     found = [f for f in findings(aws_env) if f["kind"] == "anomaly"]
     assert any(f["details"]["series"] == "documents/invocations" for f in found)
-    again = run_schedule("aiops_anomaly")
+    again = run_schedule("anomaly")
     assert again["anomalies"] == 0  # the same points are never scored twice
 
 
@@ -200,7 +200,7 @@ def test_corrupt_detector_state_is_replaced_and_reported(aws_env: dict[str, str]
     state = {"detectors": {"documents/invocations": {"kind": "garbage"}}, "last": {}}
     aws.client("s3").put_object(Bucket=bucket(), Key=state_key("anomaly"), Body=json.dumps(state).encode())
     put_metric("documents", "Invocations", [(now() - timedelta(minutes=10), 3.0)])
-    result = run_schedule("aiops_anomaly")
+    result = run_schedule("anomaly")
     assert result["reset"] == ["documents/invocations"]
     assert any(f["kind"] == "state_reset" for f in findings(aws_env))
 
@@ -213,7 +213,7 @@ def test_forecast_run_plans_dry_run_and_stores_the_chart(aws_env: dict[str, str]
     put_metric(
         "auth", "Duration", [(start + timedelta(hours=h), 200.0) for h in range(72)], unit="Milliseconds"
     )
-    result = run_schedule("aiops_forecast")
+    result = run_schedule("forecast")
     assert result["mode"] == "dry-run" and result["applied"] is False and result["series"] == 1
     with session_scope() as session:
         row = session.scalars(select(Forecast)).one()
@@ -241,7 +241,7 @@ def test_forecast_applies_the_plan_when_enabled(
     put_metric(
         "documents", "Duration", [(start + timedelta(hours=h), 500.0) for h in range(48)], unit="Milliseconds"
     )
-    result = run_schedule("aiops_forecast")
+    result = run_schedule("forecast")
     assert result["mode"] == "apply" and result["applied"] is True
     actions = aws.client("application-autoscaling").describe_scheduled_actions(ServiceNamespace="lambda")[
         "ScheduledActions"

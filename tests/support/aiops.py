@@ -77,9 +77,14 @@ def bucket() -> str:
     return config.load(AIOpsSettings).bucket
 
 
-def run_schedule(function: str) -> dict[str, Any]:
-    """The schedule function through its real handler with its sample event."""
-    event = json.loads((EVENTS / f"{function}_schedule.json").read_text())
+OWNERS = {"health": "aiops_monitor", "logs": "aiops_monitor", "anomaly": "aiops_monitor"}
+
+
+def run_schedule(schedule: str) -> dict[str, Any]:
+    """One AIOps schedule (`health`, `logs`, `anomaly`, `forecast`, `report`) through its
+    function's real handler with its sample event (events/aiops_<schedule>_schedule.json)."""
+    event = json.loads((EVENTS / f"aiops_{schedule}_schedule.json").read_text())
+    function = OWNERS.get(schedule, "aiops_planner")
     result: dict[str, Any] = load_function(function).lambda_handler(event, FakeLambdaContext())
     return result
 

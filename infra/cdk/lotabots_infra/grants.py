@@ -386,30 +386,22 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "attestation_schedule": (database, send_to("gpu-jobs"), read_signing_keys, publish_events),
     # AIOps schedules: read the platform (CloudWatch, SQS, the database), keep state under aiops/,
     # raise findings on the bus; the forecast may apply its plan, the report reads the Slack token.
-    "aiops_health": (
+    "aiops_monitor": (
         database,
         aiops_inventory,
         aiops_state,
         cloudwatch_metrics_read,
         queue_attributes,
+        stack_logs_read,
         publish_events,
     ),
-    "aiops_logs": (database, aiops_inventory, aiops_state, stack_logs_read, publish_events),
-    "aiops_anomaly": (database, aiops_inventory, aiops_state, cloudwatch_metrics_read, publish_events),
-    "aiops_forecast": (
+    "aiops_planner": (
         database,
         aiops_inventory,
         aiops_state,
         cloudwatch_metrics_read,
         publish_events,
         scaling_apply,
-    ),
-    "aiops_report": (
-        database,
-        aiops_inventory,
-        aiops_state,
-        cloudwatch_metrics_read,
-        publish_events,
         read_slack_secret,
     ),
 }

@@ -144,7 +144,7 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
         fns.roles["aiops"],
         {aiops_objects: "Presigned GETs of the AIOps charts and reports, one key per forecast or day"},
     )
-    for name in ("aiops_health", "aiops_logs", "aiops_anomaly", "aiops_forecast", "aiops_report"):
+    for name in ("aiops_monitor", "aiops_planner"):
         acknowledge(
             fns.roles[name],
             {
@@ -159,7 +159,7 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
         f"log-group:{stack.stack_name}-*]"
     )
     acknowledge(
-        fns.roles["aiops_logs"],
+        fns.roles["aiops_monitor"],
         {
             stack_log_groups: (
                 "Log mining reads the log groups of this stack's functions; CloudFormation names them "

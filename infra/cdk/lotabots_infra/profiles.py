@@ -71,13 +71,10 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "attestation_schedule": FunctionProfile(settings=(JobSettings, AuthSettings, AttestationSettings)),
     # AIOps schedules: CloudWatch (metrics, logs), SQS, SSM, S3 and EventBridge are reached through
     # the VPC endpoints; the health probe of the public API, Slack, Application Auto Scaling and
-    # Batch (no endpoints here) through the NAT. Forecast and report draw charts: matplotlib is
-    # their layer variant (`aiops`), never in the core layer the API functions load.
-    "aiops_health": FunctionProfile(settings=(AIOpsSettings,), internet=True),
-    "aiops_logs": FunctionProfile(settings=(AIOpsSettings,)),
-    "aiops_anomaly": FunctionProfile(settings=(AIOpsSettings,)),
-    "aiops_forecast": FunctionProfile(settings=(AIOpsSettings,), internet=True, extras=("aiops",)),
-    "aiops_report": FunctionProfile(
+    # Batch (no endpoints here) through the NAT. The planner draws charts: matplotlib is
+    # its layer variant (`aiops`), never in the core layer the API functions load.
+    "aiops_monitor": FunctionProfile(settings=(AIOpsSettings,), internet=True),
+    "aiops_planner": FunctionProfile(
         settings=(AIOpsSettings, AlertSettings), internet=True, extras=("aiops",)
     ),
 }

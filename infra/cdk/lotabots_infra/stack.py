@@ -156,7 +156,7 @@ class LotaBotsStack(Stack):
             string_value=self.to_json_string(inventory),
             description="AIOps: the stack's functions, log groups and queue prefix (lotabots.aiops.sources)",
         )
-        fns.functions["aiops_health"].add_environment(env_name(AIOpsSettings, "api_url"), self.api.api.url)
+        fns.functions["aiops_monitor"].add_environment(env_name(AIOpsSettings, "api_url"), self.api.api.url)
 
     def event_rule_scopes(self) -> dict[str, dict[str, Any]]:
         """Narrow the rules on account-wide AWS events to this stack's own resources."""

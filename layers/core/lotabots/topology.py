@@ -280,52 +280,34 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=60,
     ),
-    # AIOps schedules (docs/aiops.md). One run at a time each: a run's learned state is written
-    # conditionally, and an overlapping run would only lose its write and redo the work.
+    # AIOps schedules (docs/aiops.md): two functions, not one per schedule (each function costs the
+    # stack a dozen CloudFormation resources); the handler runs what the schedule's rule names.
+    # A run's learned state is written conditionally, so an overlapping run only loses its write.
     Function(
-        "aiops_health",
+        "aiops_monitor",
         "worker",
-        "AIOps health checks: API, database, queues, DLQs, Lambda errors/throttles/p99, GPU pools, jobs",
-        schedules=(ScheduleTrigger("aiops-health", "rate(1 minute)"),),
-        memory_mb=256,
-        timeout_s=50,
-        reserved_concurrency=1,
-    ),
-    Function(
-        "aiops_logs",
-        "worker",
-        "AIOps log mining: CloudWatch Logs → templates, error clusters, new templates and spikes",
-        schedules=(ScheduleTrigger("aiops-logs", "rate(5 minutes)"),),
+        "AIOps: health checks (every minute), log mining and anomaly detection (every 5 minutes)",
+        schedules=(
+            ScheduleTrigger("aiops-health", "rate(1 minute)"),
+            ScheduleTrigger("aiops-logs", "rate(5 minutes)"),
+            ScheduleTrigger("aiops-anomaly", "rate(5 minutes)"),
+        ),
         memory_mb=1024,
         timeout_s=240,
-        reserved_concurrency=1,
+        # One run per schedule at a time.
+        reserved_concurrency=3,
     ),
     Function(
-        "aiops_anomaly",
+        "aiops_planner",
         "worker",
-        "AIOps streaming anomaly detection on the platform's metric series",
-        schedules=(ScheduleTrigger("aiops-anomaly", "rate(5 minutes)"),),
-        memory_mb=512,
-        timeout_s=120,
-        reserved_concurrency=1,
-    ),
-    Function(
-        "aiops_forecast",
-        "worker",
-        "AIOps 24 h forecasts and the predictive scaling plan (with its chart)",
-        schedules=(ScheduleTrigger("aiops-forecast", "rate(1 hour)"),),
+        "AIOps: 24 h forecasts and the scaling plan (hourly), the daily report to S3 and Slack",
+        schedules=(
+            ScheduleTrigger("aiops-forecast", "rate(1 hour)"),
+            ScheduleTrigger("aiops-report", "cron(0 7 * * ? *)"),
+        ),
         memory_mb=1024,
         timeout_s=300,
-        reserved_concurrency=1,
-    ),
-    Function(
-        "aiops_report",
-        "worker",
-        "AIOps daily report to S3 and Slack (retries undelivered reports)",
-        schedules=(ScheduleTrigger("aiops-report", "cron(0 7 * * ? *)"),),
-        memory_mb=1024,
-        timeout_s=300,
-        reserved_concurrency=1,
+        reserved_concurrency=2,
     ),
 )
 

@@ -24,7 +24,7 @@ def latest_health() -> HealthRunOut:
     with session_scope() as session:
         run = repository.latest_health_run(session)
         if run is None:
-            raise NotFound("no health run yet: the aiops_health schedule runs every minute")
+            raise NotFound("no health run yet: the aiops-health schedule runs every minute")
         return HealthRunOut(
             status="ok" if run.status == "ok" else "degraded",
             at=as_utc(run.at),
@@ -74,7 +74,7 @@ def latest_forecast() -> ForecastOut:
     with session_scope() as session:
         row = repository.latest_forecast(session)
         if row is None:
-            raise NotFound("no forecast yet: the aiops_forecast schedule runs hourly")
+            raise NotFound("no forecast yet: the aiops-forecast schedule runs hourly")
         return ForecastOut.model_validate(
             {
                 "id": row.id,
@@ -91,7 +91,7 @@ def latest_report() -> ReportOut:
     with session_scope() as session:
         row = repository.latest_report(session)
         if row is None:
-            raise NotFound("no report yet: the aiops_report schedule runs daily")
+            raise NotFound("no report yet: the aiops-report schedule runs daily")
         return ReportOut(
             day=row.day,
             created_at=as_utc(row.created_at),
