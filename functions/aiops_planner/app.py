@@ -1,4 +1,4 @@
-"""Scheduled worker: the AIOps runs that plan and report, with charts (the `aiops` layer: matplotlib).
+"""Scheduled worker: the AIOps runs that plan and report, with charts (the `aiops` layer: Pillow).
 
 - `aiops-forecast` (hourly): 24 h forecasts, the scaling plan (dry-run unless
   AIOPS_SCALING_APPLY) and its chart (lotabots.aiops.forecasts);

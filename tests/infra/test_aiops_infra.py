@@ -1,6 +1,6 @@
 """AIOps in the synthesized stack: each schedule function may make exactly the calls its code
 makes, runs on its schedule through the `live` alias with a DLQ, reads the inventory parameter
-the stack writes, and only the planner (forecast, report) carries matplotlib (its layer)."""
+the stack writes, and only the planner (forecast, report) carries Pillow (its layer)."""
 
 from __future__ import annotations
 

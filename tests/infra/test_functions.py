@@ -147,7 +147,7 @@ def test_authorizer_uses_the_parameters_extension_and_reads_only_two_parameters(
 
 def test_gpu_job_functions_get_the_modal_layer_and_others_the_lean_core_layer(synth: Synth) -> None:
     """One fully resolved dependency layer per function: +modal (GPU job functions) or +aiops
-    (matplotlib: the AIOps planner) only where the profile asks for it."""
+    (Pillow: the AIOps planner's charts) only where the profile asks for it."""
     from lotabots_infra.profiles import profile
 
     layers = {extras: synth.logical_id(layer) for extras, layer in synth.stack.functions.layers.items()}

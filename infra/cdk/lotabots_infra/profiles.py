@@ -71,7 +71,7 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "attestation_schedule": FunctionProfile(settings=(JobSettings, AuthSettings, AttestationSettings)),
     # AIOps schedules: CloudWatch (metrics, logs), SQS, SSM, S3 and EventBridge are reached through
     # the VPC endpoints; the health probe of the public API, Slack, Application Auto Scaling and
-    # Batch (no endpoints here) through the NAT. The planner draws charts: matplotlib is
+    # Batch (no endpoints here) through the NAT. The planner draws charts: Pillow is
     # its layer variant (`aiops`), never in the core layer the API functions load.
     "aiops_monitor": FunctionProfile(settings=(AIOpsSettings,), internet=True),
     "aiops_planner": FunctionProfile(
