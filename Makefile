@@ -23,12 +23,12 @@ SAM_DIR := build/sam
 SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
 
 .PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench bench-aiops load clean venv \
-	tools sam-template sam-invoke dev-for-sam smoke checkov lock audit
+	tools sam-template sam-invoke dev-for-sam smoke checkov lock audit traffic aiops-now
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e ".[dev,cdk,modal,gpu]"
+	$(PY) -m pip install --quiet -e ".[dev,cdk,modal,gpu,aiops]"
 	# TOPLOC (inference proofs) compiled against the torch just installed: its wheel breaks on torch 2.13.
 	$(PY) -m pip install --quiet --no-binary toploc --no-build-isolation "toploc==0.1.6"
 	@touch $(STAMP)
@@ -125,6 +125,14 @@ tools: $(SAM_STAMP) $(CHECKOV_STAMP) $(PIP_AUDIT_STAMP)
 sam-template: $(STAMP)
 	cd infra/cdk && CDK_OUTDIR=../../$(SAM_DIR) ../../$(PY) app.py --sam-local
 	@echo "SAM template: $(SAM_TEMPLATE) (logical ids and events: samconfig.toml)"
+
+## make traffic [URL=http://127.0.0.1:3000]: mixed traffic (and errors) for the local stack's AIOps
+traffic: $(STAMP)
+	$(PY) -m devstack.traffic --url $(or $(URL),http://127.0.0.1:3000)
+
+## make aiops-now: run the AIOps schedules of the running local stack now (logs, anomaly, forecast, report)
+aiops-now: $(STAMP)
+	$(PY) -m devstack.invoke aiops-health aiops-logs aiops-anomaly aiops-forecast aiops-report
 
 ## make dev-for-sam: the local stack reachable from containers on the ports events/env.json names
 ## (moto 5000, Parameters extension 2773, PostgreSQL: containers cannot share the SQLite file)

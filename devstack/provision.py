@@ -142,6 +142,10 @@ def provision() -> dict[str, str]:
     _create_table(jobs.dispatch_table)
     _create_bucket(documents.bucket)
     _create_bucket(jobs.artifacts_bucket)
+    # Versioned as in the cloud: the AIOps state documents keep their history there.
+    aws.client("s3").put_bucket_versioning(
+        Bucket=jobs.artifacts_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
     _create_anchor_bucket(config.load(AuditSettings).anchor_bucket)
     queue_urls = _create_queues()
     _create_rules(queue_urls)

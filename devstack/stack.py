@@ -44,6 +44,7 @@ class LocalStack:
     _stopped: bool = False
     _info_path: Path | None = None
     _registry: Any = None
+    _telemetry: Any = None
 
     def start(self) -> None:
         from lotabots import aws, config
@@ -63,6 +64,7 @@ class LocalStack:
         auth = config.load(AuthSettings)
         self.admin_email, self.admin_password = auth.bootstrap_admin_email, auth.bootstrap_admin_password
         registry = self._load_functions(core.aws_region, local.function_workers)
+        self._start_telemetry()
         self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
         self._start_schedules(registry, core.aws_region, local.schedule_speedup)
         self._start_dlq_alarms(
@@ -148,6 +150,13 @@ class LocalStack:
         self._registry = registry
         return registry
 
+    def _start_telemetry(self) -> None:
+        """Function output → CloudWatch Logs, Lambda and EMF metrics → CloudWatch (devstack/telemetry.py)."""
+        from devstack.telemetry import Telemetry
+
+        self._telemetry = Telemetry(_own_client("logs"), _own_client("cloudwatch"))
+        self._telemetry.start()
+
     def _start_gateway(
         self, registry: Any, local: LocalSettings, cache_seconds: float, stage: str, region: str
     ) -> None:
@@ -199,9 +208,17 @@ class LocalStack:
         from devstack.scheduler import ScheduleRunner, parse
         from lotabots import topology
 
+        # Schedules left off (comma-separated names): e.g. the e2e suite's shared stack runs without
+        # the AIOps schedules, whose findings would become alerts in other tests.
+        disabled = {
+            n.strip() for n in os.environ.get("LOTABOTS_DISABLED_SCHEDULES", "").split(",") if n.strip()
+        }
         for spec in topology.FUNCTIONS:
             function = registry.get(spec.name)
             for trigger in spec.schedules:
+                if trigger.name in disabled:
+                    log.info("schedule %s disabled (LOTABOTS_DISABLED_SCHEDULES)", trigger.name)
+                    continue
                 if function is None:
                     log.error("schedule %s has no target: %s is not loaded", trigger.name, spec.name)
                     continue
@@ -275,6 +292,8 @@ class LocalStack:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("%s is still busy; leaving it behind", thread.name)
+        if self._telemetry is not None:
+            self._telemetry.stop()
         if self._registry is not None:
             started = time.monotonic()
             self._registry.close()

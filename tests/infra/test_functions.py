@@ -8,6 +8,7 @@ import pytest
 
 from lotabots import topology
 from lotabots.config import (
+    AIOpsSettings,
     AlertSettings,
     AttestationSettings,
     AuditSettings,
@@ -28,6 +29,7 @@ ALL_SETTINGS = (
     AlertSettings,
     AuditSettings,
     AttestationSettings,
+    AIOpsSettings,
 )
 # Variables the platform reads that are not in a settings class: Powertools' own, and the
 # Parameters and Secrets extension's configuration (set by CDK on the authorizer).
@@ -144,17 +146,17 @@ def test_authorizer_uses_the_parameters_extension_and_reads_only_two_parameters(
 
 
 def test_gpu_job_functions_get_the_modal_layer_and_others_the_lean_core_layer(synth: Synth) -> None:
-    """One fully resolved dependency layer per function: +modal only where the profile asks for it."""
+    """One fully resolved dependency layer per function: +modal (GPU job functions) or +aiops
+    (Pillow: the AIOps planner's charts) only where the profile asks for it."""
     from lotabots_infra.profiles import profile
 
-    layers = synth.stack.functions.layers
-    core = synth.logical_id(layers[()])
-    with_modal = synth.logical_id(layers[("modal",)])
+    layers = {extras: synth.logical_id(layer) for extras, layer in synth.stack.functions.layers.items()}
+    assert set(layers) == {(), ("modal",), ("aiops",)}
     deployed = functions_by_service(synth)
     for fn in topology.FUNCTIONS:
         refs = [ref_id(layer) for layer in deployed[fn.name][1]["Properties"]["Layers"]]
-        expected = with_modal if "modal" in profile(fn.name).extras else core
-        assert expected in refs and (core if expected == with_modal else with_modal) not in refs, fn.name
+        ours = [r for r in refs if r in layers.values()]  # the authorizer also has the extension (by ARN)
+        assert ours == [layers[profile(fn.name).extras]], fn.name
     for layer in synth.of_type("AWS::Lambda::LayerVersion").values():
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
         assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]

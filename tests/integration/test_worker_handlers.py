@@ -288,6 +288,31 @@ def test_migrate__deploy_trigger_migrates_and_logs(
 # --- coverage of the topology -----------------------------------------------------------------
 
 
+# --- AIOps schedules (tests/integration/test_aiops_*.py cover their faults) ------------------
+
+
+def test_aiops_monitor__each_schedule_event_runs_its_part(workers: dict[str, str]) -> None:
+    from tests.support.aiops import powertools_line, put_logs
+
+    health = _invoke("aiops_monitor", _load("aiops_health_schedule.json"))
+    assert health["schedule"] == "aiops-health" and {c["name"] for c in health["checks"]} >= {"database"}
+    put_logs("auth", [powertools_line("INFO", f"user {i} logged in") for i in range(3)])
+    logs = _invoke("aiops_monitor", _load("aiops_logs_schedule.json"))
+    assert logs["schedule"] == "aiops-logs" and logs["lines"] == 3
+    anomaly = _invoke("aiops_monitor", _load("aiops_anomaly_schedule.json"))
+    assert anomaly["schedule"] == "aiops-anomaly" and anomaly["unavailable"] == []
+    other = _load("aiops_health_schedule.json") | {"resources": ["arn:aws:events:us-east-1:1:rule/nope"]}
+    with pytest.raises(ValueError, match="no AIOps schedule"):
+        _invoke("aiops_monitor", other)
+
+
+def test_aiops_planner__forecast_and_report_schedule_events(workers: dict[str, str]) -> None:
+    forecast = _invoke("aiops_planner", _load("aiops_forecast_schedule.json"))
+    assert forecast["mode"] == "dry-run" and forecast["chart_key"].endswith(".png")
+    report = _invoke("aiops_planner", _load("aiops_report_schedule.json"))
+    assert report["created"] is True and report["logged"] == [report["day"]]
+
+
 def test_every_worker_function_has_a_handler_test_here() -> None:
     """Each worker has a test named `test_<function>__...` that drives its real handler with its
     sample event: here, or in its domain's integration module (anchoring, attestation, AIOps)."""

@@ -8,6 +8,9 @@ Faults are programmed per request, in order: `fail_next("rate_limit", retry_afte
 `process=True` the message is posted first, as when a response is lost), `"ok_false"`
 (HTTP 200 with `{"ok": false, "error": ...}`) and `"slow"` (answer after `delay` seconds).
 `down("server_error")` makes every request fail that way until `up()`: an outage of any length.
+File uploads (`files_upload_v2`): files.getUploadURLExternal, the upload URL it returns (bytes
+kept in `uploads`) and files.completeUploadExternal, which shares the file in the channel as a
+message whose text is the `initial_comment` (so conversations.history finds it); `shared_files()`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Message:
     blocks: list[dict[str, Any]]
     metadata: dict[str, Any] | None
     updates: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _block_errors(blocks: list[dict[str, Any]]) -> list[str]:
@@ -82,6 +86,7 @@ class MockSlack:
         self._lock = threading.Lock()
         self._counter = 0
         self._channel_ids: dict[str, str] = {}
+        self.uploads: dict[str, bytes] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="mock-slack", daemon=True)
@@ -130,6 +135,10 @@ class MockSlack:
     def posts(self) -> list[Request]:
         return [r for r in self.requests if r.method == "chat.postMessage" and r.fault is None]
 
+    def shared_files(self) -> list[Message]:
+        """Messages that shared an uploaded file (files.completeUploadExternal)."""
+        return [m for m in self.messages if m.files]
+
     def calls(self, method: str) -> list[Request]:
         return [r for r in self.requests if r.method == method]
 
@@ -137,6 +146,7 @@ class MockSlack:
         with self._lock:
             self.requests.clear()
             self.messages.clear()
+            self.uploads.clear()
             self._faults.clear()
             self._outage = None
 
@@ -206,6 +216,39 @@ class MockSlack:
                 found.updates.append({"text": payload.get("text"), "blocks": blocks})
                 found.text, found.blocks = str(payload.get("text", "")), blocks
             return {"ok": True, "channel": found.channel, "ts": found.ts, "text": found.text}
+        if method == "files.getUploadURLExternal":
+            if not payload.get("filename") or not str(payload.get("length", "")).isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            with self._lock:
+                self._counter += 1
+                file_id = f"F{self._counter:08d}"
+            port = self._server.server_address[1]
+            return {"ok": True, "upload_url": f"http://127.0.0.1:{port}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = payload.get("files") or "[]"
+            files = json.loads(files) if isinstance(files, str) else files
+            with self._lock:
+                missing = [f.get("id") for f in files if f.get("id") not in self.uploads]
+            if not files or missing:
+                return {"ok": False, "error": "file_not_found"}
+            if not payload.get("channel_id"):
+                return {"ok": True, "files": files}
+            with self._lock:
+                channel = self._channel_id(str(payload["channel_id"]))
+            message = Message(
+                channel=channel,
+                ts=self._next_ts(),
+                text=str(payload.get("initial_comment", "")),
+                blocks=[],
+                metadata=None,
+                files=[
+                    {"id": f["id"], "title": f.get("title"), "size": len(self.uploads[f["id"]])}
+                    for f in files
+                ],
+            )
+            with self._lock:
+                self.messages.append(message)
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "conversations.history":
             channel = str(payload.get("channel", ""))
             oldest = float(payload.get("oldest") or 0)
@@ -236,6 +279,25 @@ class MockSlack:
             def do_POST(self) -> None:
                 method = self.path.split("?")[0].rsplit("/", 1)[-1]
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path.startswith("/upload/"):
+                    data = self.rfile.read(length) if length else b""
+                    upload_fault = mock._take_fault("upload")
+                    with mock._lock:
+                        mock.requests.append(
+                            Request(
+                                "upload",
+                                {"file_id": method, "bytes": len(data)},
+                                None,
+                                upload_fault.kind if upload_fault else None,
+                            )
+                        )
+                        if upload_fault is None:
+                            mock.uploads[method] = data
+                    if upload_fault is None:
+                        self._answer(200, {"ok": True})
+                    else:
+                        self._answer(500, {"ok": False, "error": "internal_error"})
+                    return
                 raw = self.rfile.read(length).decode("utf-8") if length else ""
                 content_type = self.headers.get("Content-Type", "")
                 if "json" in content_type:

@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 
 from lotabots.audit.anchors import PREFIX as AUDIT_ANCHOR_PREFIX
-from lotabots.config import DocumentSettings
+from lotabots.config import AIOpsSettings, DocumentSettings
 from lotabots.jobs.backends.batch import STAGE_TAG
 from lotabots_infra.data import Database, Tables
 from lotabots_infra.gpu import GpuBatch
@@ -34,6 +34,9 @@ from lotabots_infra.secrets import SecretsAndParameters
 from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX, Storage
 
 QUARANTINE_PREFIX = str(DocumentSettings.model_fields["quarantine_prefix"].default)
+AIOPS_PREFIX = str(AIOpsSettings.model_fields["prefix"].default)
+# The inventory parameter (`settings.path(AIOPS_INVENTORY)`) the stack writes for the AIOps schedules.
+AIOPS_INVENTORY = "aiops/inventory"
 
 
 @dataclass(frozen=True)
@@ -255,12 +258,85 @@ def write_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
     _allow(fn, ["s3:PutObject"], [r.storage.audit_anchors.arn_for_objects(f"{AUDIT_ANCHOR_PREFIX}*")])
 
 
+def _stage_path_arn(r: Resources, suffix: str) -> str:
+    return r.stack.format_arn(
+        service="ssm", resource="parameter", resource_name=f"lotabots/{r.stage}/{suffix}"
+    )
+
+
+def aiops_inventory(r: Resources, fn: lambda_.Function) -> None:
+    """Physical names of the functions and log groups, the queue prefix (one SSM parameter)."""
+    _allow(fn, ["ssm:GetParameter"], [_stage_path_arn(r, AIOPS_INVENTORY)])
+
+
+def aiops_state(r: Resources, fn: lambda_.Function) -> None:
+    """Learned state (conditional writes), charts and reports under aiops/ in the artifacts bucket;
+    ListBucket makes a missing state a 404 (start afresh), not a 403."""
+    _allow(fn, ["s3:GetObject", "s3:PutObject"], [r.storage.artifacts.arn_for_objects(f"{AIOPS_PREFIX}*")])
+    _allow(fn, ["s3:ListBucket"], [r.storage.artifacts.bucket_arn])
+
+
+def aiops_read_objects(r: Resources, fn: lambda_.Function) -> None:
+    """Presigned GETs of the charts and reports the API returns."""
+    _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{AIOPS_PREFIX}*")])
+
+
+def cloudwatch_metrics_read(r: Resources, fn: lambda_.Function) -> None:
+    """GetMetricData has no resource-level permissions in IAM."""
+    _allow(fn, ["cloudwatch:GetMetricData"], ["*"])
+
+
+def stack_logs_read(r: Resources, fn: lambda_.Function) -> None:
+    """FilterLogEvents on this stack's log groups (CloudFormation names them <stack name>-...)."""
+    _allow(
+        fn,
+        ["logs:FilterLogEvents"],
+        [
+            r.stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"{r.stack.stack_name}-*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        ],
+    )
+
+
+def queue_attributes(r: Resources, fn: lambda_.Function) -> None:
+    """Depth of every queue and DLQ of the stack (GetQueueUrl by name, then GetQueueAttributes)."""
+    arns = [q.queue_arn for q in r.messaging.queues.values()] + [
+        q.queue_arn for q in r.messaging.all_dlqs.values()
+    ]
+    _allow(fn, ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], arns)
+
+
+def scaling_apply(r: Resources, fn: lambda_.Function) -> None:
+    """The predictive scaling plan (applied only with AIOPS_SCALING_APPLY): scheduled actions on
+    the functions' provisioned concurrency, restricted to the Lambda namespace by condition, and
+    the desired vCPUs of the stack's own Batch compute environments."""
+    fn.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:PutScheduledAction",
+            ],
+            resources=["*"],
+            conditions={"StringEquals": {"application-autoscaling:service-namespace": "lambda"}},
+        )
+    )
+    _allow(
+        fn,
+        ["batch:UpdateComputeEnvironment"],
+        [r.gpu.spot.compute_environment_arn, r.gpu.on_demand.compute_environment_arn],
+    )
+
+
 # --- the list --------------------------------------------------------------------------------
 
 GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "authorizer": (read_jwks, read_revocations),
     "auth": (database, rate_limit_table, read_signing_keys, write_revocations),
-    "aiops": (database,),
+    "aiops": (database, aiops_read_objects),
     # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
     "migrate": (database, write_signing_keys, write_jwks, write_revocations, write_model_signing_key),
     "documents": (database, documents_api_objects, list_documents_bucket),
@@ -308,6 +384,26 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "attestations": (database, send_to("gpu-jobs"), artifacts_read),
     # Re-attest pools on a schedule; fail (sign, alert) attestations whose nonce expired unanswered.
     "attestation_schedule": (database, send_to("gpu-jobs"), read_signing_keys, publish_events),
+    # AIOps schedules: read the platform (CloudWatch, SQS, the database), keep state under aiops/,
+    # raise findings on the bus; the forecast may apply its plan, the report reads the Slack token.
+    "aiops_monitor": (
+        database,
+        aiops_inventory,
+        aiops_state,
+        cloudwatch_metrics_read,
+        queue_attributes,
+        stack_logs_read,
+        publish_events,
+    ),
+    "aiops_planner": (
+        database,
+        aiops_inventory,
+        aiops_state,
+        cloudwatch_metrics_read,
+        publish_events,
+        scaling_apply,
+        read_slack_secret,
+    ),
 }
 
 

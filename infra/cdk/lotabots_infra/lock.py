@@ -28,7 +28,7 @@ HEADER = (
     "# for AWS Lambda: Python 3.12, manylinux x86_64, wheels only. Do not edit; re-run `make lock`.\n"
 )
 # The layer variants the profiles use (lotabots_infra.profiles.PROFILES extras).
-VARIANTS: tuple[tuple[str, ...], ...] = ((), ("modal",))
+VARIANTS: tuple[tuple[str, ...], ...] = ((), ("modal",), ("aiops",))
 
 
 def lock_path(extras: tuple[str, ...] = ()) -> Path:

@@ -16,7 +16,7 @@ from aws_cdk import CfnResource, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-from lotabots_infra.grants import AUDIT_ANCHOR_PREFIX, QUARANTINE_PREFIX
+from lotabots_infra.grants import AIOPS_PREFIX, AUDIT_ANCHOR_PREFIX, QUARANTINE_PREFIX
 from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX
 
 if TYPE_CHECKING:
@@ -37,12 +37,19 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
         "batch:DescribeJobs",
         # Batch pulling the GPU image from ECR (execution role).
         "ecr:GetAuthorizationToken",
+        # AIOps: reading metrics; scheduled provisioned-concurrency actions (scalable targets have
+        # generated ids; the statement is limited to the `lambda` namespace by condition).
+        "cloudwatch:GetMetricData",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScheduledAction",
     }
 )
 WILDCARD_RESOURCE_REASON = (
     "Resource '*' only for actions without resource-level permissions in IAM: X-Ray trace upload, "
     "ec2:DescribeNetworkInterfaces/DescribeSubnets for in-VPC functions, batch:ListJobs/"
-    "DescribeJobs and ecr:GetAuthorizationToken (tests/infra checks no other action uses '*')"
+    "DescribeJobs, ecr:GetAuthorizationToken, cloudwatch:GetMetricData and the Application Auto Scaling "
+    "scheduled actions of AIOps (limited to the lambda namespace by condition; tests/infra checks no "
+    "other action uses '*')"
 )
 
 
@@ -129,6 +136,34 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
             _object_wildcard(stack.storage.audit_anchors, AUDIT_ANCHOR_PREFIX): (
                 "The anchoring schedule writes one new object per anchored head, "
                 "audit-anchors/<entries>-<head hash>.json; keys are not known in advance"
+            )
+        },
+    )
+    aiops_objects = _object_wildcard(stack.storage.artifacts, AIOPS_PREFIX)
+    acknowledge(
+        fns.roles["aiops"],
+        {aiops_objects: "Presigned GETs of the AIOps charts and reports, one key per forecast or day"},
+    )
+    for name in ("aiops_monitor", "aiops_planner"):
+        acknowledge(
+            fns.roles[name],
+            {
+                aiops_objects: (
+                    "The AIOps schedules keep their learned state, charts and reports under aiops/ "
+                    "(one key per state document, forecast and day)"
+                )
+            },
+        )
+    stack_log_groups = (
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:{stack.region}:<AWS::AccountId>:"
+        f"log-group:{stack.stack_name}-*]"
+    )
+    acknowledge(
+        fns.roles["aiops_monitor"],
+        {
+            stack_log_groups: (
+                "Log mining reads the log groups of this stack's functions; CloudFormation names them "
+                "<stack name>-<logical id>-<suffix>, so the stack's prefix is the narrowest ARN"
             )
         },
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lotabots import topology
 from lotabots.config import (
+    AIOpsSettings,
     AlertSettings,
     AttestationSettings,
     AuditSettings,
@@ -39,7 +40,8 @@ PROFILES: Mapping[str, FunctionProfile] = {
     # the revocation list it reads from SSM through the Parameters and Secrets extension.
     "authorizer": FunctionProfile(settings=(AuthSettings,), database=False),
     "auth": FunctionProfile(settings=(AuthSettings,)),
-    "aiops": FunctionProfile(),
+    # Health and the AIOps reads (presigned chart and report URLs from the state bucket).
+    "aiops": FunctionProfile(settings=(AIOpsSettings,)),
     # Also creates the model-signing key on deploy (attestation).
     "migrate": FunctionProfile(settings=(AttestationSettings,)),
     "documents": FunctionProfile(settings=(DocumentSettings,)),
@@ -66,6 +68,14 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "attestations": FunctionProfile(settings=(JobSettings, AttestationSettings)),
     # The re-attestation sweep also signs the failed verdicts of attestations that expired unanswered.
     "attestation_schedule": FunctionProfile(settings=(JobSettings, AuthSettings, AttestationSettings)),
+    # AIOps schedules: CloudWatch (metrics, logs), SQS, SSM, S3 and EventBridge are reached through
+    # the VPC endpoints; the health probe of the public API, Slack, Application Auto Scaling and
+    # Batch (no endpoints here) through the NAT. The planner draws charts: Pillow is
+    # its layer variant (`aiops`), never in the core layer the API functions load.
+    "aiops_monitor": FunctionProfile(settings=(AIOpsSettings,), internet=True),
+    "aiops_planner": FunctionProfile(
+        settings=(AIOpsSettings, AlertSettings), internet=True, extras=("aiops",)
+    ),
 }
 
 

@@ -8,10 +8,12 @@ from aws_cdk import ArnFormat, CfnOutput, Duration, Stack, Tags, triggers
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from lotabots import topology
 from lotabots.config import (
+    AIOpsSettings,
     AlertSettings,
     AttestationSettings,
     AuditSettings,
@@ -25,7 +27,7 @@ from lotabots_infra.api import AUTHORIZER_CACHE, REVOCATIONS_CACHE, Api
 from lotabots_infra.data import DB_NAME, Database, Tables
 from lotabots_infra.functions import Functions
 from lotabots_infra.gpu import GpuBatch
-from lotabots_infra.grants import QUARANTINE_PREFIX, Resources
+from lotabots_infra.grants import AIOPS_INVENTORY, QUARANTINE_PREFIX, Resources
 from lotabots_infra.messaging import Messaging
 from lotabots_infra.network import Network
 from lotabots_infra.observability import Observability
@@ -96,6 +98,7 @@ class LotaBotsStack(Stack):
             },
             authorizer_function=aliases[AUTHORIZER_FUNCTION],
         )
+        self._aiops_wiring(settings)
         # Migrations (and the signing keyset) on every deploy that changes the function or its layer.
         self.migration = triggers.Trigger(
             self,
@@ -133,6 +136,27 @@ class LotaBotsStack(Stack):
         CfnOutput(self, "ModalSecret", value=self.secrets.modal.secret_name)
         CfnOutput(self, "AuditAnchorBucket", value=self.storage.audit_anchors.bucket_name)
         nag.acknowledge_stack(self)
+
+    def _aiops_wiring(self, settings: StageSettings) -> None:
+        """What the AIOps schedules read about the deployed stack: the inventory parameter (physical
+        function names, their log groups, the queue name prefix; a fixed name, so the functions that
+        read it do not depend on it) and the API URL for the health probe."""
+        fns = self.functions
+        inventory = {
+            "functions": {
+                name: {"function_name": fn.function_name, "log_group": fns.log_groups[name].log_group_name}
+                for name, fn in fns.functions.items()
+            },
+            "queue_prefix": settings.name(""),
+        }
+        self.aiops_inventory = ssm.StringParameter(
+            self,
+            "AiopsInventory",
+            parameter_name=settings.path(AIOPS_INVENTORY),
+            string_value=self.to_json_string(inventory),
+            description="AIOps: the stack's functions, log groups and queue prefix (lotabots.aiops.sources)",
+        )
+        fns.functions["aiops_monitor"].add_environment(env_name(AIOpsSettings, "api_url"), self.api.api.url)
 
     def event_rule_scopes(self) -> dict[str, dict[str, Any]]:
         """Narrow the rules on account-wide AWS events to this stack's own resources."""
@@ -185,4 +209,7 @@ class LotaBotsStack(Stack):
             env_name(AlertSettings, "config_parameter"): secrets.alerts_config.parameter_name,
             env_name(AuditSettings, "anchor_bucket"): self.storage.audit_anchors.bucket_name,
             env_name(AttestationSettings, "model_signing_key_secret_id"): secrets.model_signing.secret_arn,
+            env_name(AIOpsSettings, "bucket"): self.storage.artifacts.bucket_name,
+            env_name(AIOpsSettings, "inventory_parameter"): self.settings.path(AIOPS_INVENTORY),
+            env_name(AIOpsSettings, "batch_compute_environment"): self.gpu.spot.compute_environment_arn,
         }

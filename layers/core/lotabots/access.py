@@ -41,6 +41,12 @@ AUDITORS = frozenset({Role.ADMIN, Role.AUDITOR})
 ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     # platform
     ("GET", "/health"): PUBLIC,
+    # AIOps results (the schedules write them; members see nothing)
+    ("GET", "/aiops/health"): OPERATORS_AND_AUDITORS,
+    ("GET", "/aiops/log-clusters"): OPERATORS_AND_AUDITORS,
+    ("GET", "/aiops/anomalies"): OPERATORS_AND_AUDITORS,
+    ("GET", "/aiops/forecasts"): OPERATORS_AND_AUDITORS,
+    ("GET", "/aiops/reports/latest"): OPERATORS_AND_AUDITORS,
     # auth
     ("POST", "/auth/register"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,

@@ -215,6 +215,56 @@ class AttestationSettings(EnvSettings):
     embed_model_name: str = Field("all-MiniLM-L6-v2", alias="ATTESTATION_EMBED_MODEL")
 
 
+class AIOpsSettings(EnvSettings):
+    """The scheduled AIOps functions (docs/aiops.md has every flag)."""
+
+    # Learned state (miner, detectors, checkpoints, open findings), charts and reports: a versioned
+    # bucket (the artifacts bucket) under this prefix.
+    bucket: str = Field("lotabots-artifacts", alias="AIOPS_BUCKET")
+    prefix: str = Field("aiops/", alias="AIOPS_PREFIX")
+    # What the stack deployed, as JSON in one SSM parameter ({"functions": {name: {"function_name",
+    # "log_group"}}, "queue_prefix": ...}); unset (local stack): topology names, /aws/lambda/<name>.
+    inventory_parameter: str | None = Field(None, alias="AIOPS_INVENTORY_PARAMETER")
+    # The API's base URL for the health probe of GET /health; unset: that check is skipped.
+    api_url: str | None = Field(None, alias="AIOPS_API_URL")
+    # Health thresholds (per 5-minute window).
+    error_rate_threshold: float = Field(0.05, alias="AIOPS_ERROR_RATE_THRESHOLD", ge=0, le=1)
+    p99_ms_threshold: float = Field(5000.0, alias="AIOPS_P99_MS_THRESHOLD", gt=0)
+    queue_depth_threshold: int = Field(100, alias="AIOPS_QUEUE_DEPTH_THRESHOLD", ge=0)
+    job_failure_rate_threshold: float = Field(0.2, alias="AIOPS_JOB_FAILURE_RATE_THRESHOLD", ge=0, le=1)
+    # An open finding is sent again after this long while its condition persists.
+    finding_repeat_s: int = Field(6 * 3600, alias="AIOPS_FINDING_REPEAT_SECONDS", gt=0)
+    # Logs: the first run (or one after a lost checkpoint) looks back this far; a run reads at most
+    # this many events per function (the rest on the next run).
+    log_lookback_s: int = Field(3600, alias="AIOPS_LOG_LOOKBACK_SECONDS", gt=0)
+    max_log_events: int = Field(20_000, alias="AIOPS_MAX_LOG_EVENTS", gt=0)
+    # A template's count in one run above `spike_factor` x its learned mean (and at least
+    # `spike_min_count`) is a frequency spike.
+    spike_factor: float = Field(5.0, alias="AIOPS_SPIKE_FACTOR", gt=1)
+    spike_min_count: int = Field(20, alias="AIOPS_SPIKE_MIN_COUNT", gt=0)
+    # Metrics: the period of every series and how far back a run reads.
+    metric_period_s: int = Field(300, alias="AIOPS_METRIC_PERIOD_SECONDS", ge=60)
+    metric_lookback_s: int = Field(3600, alias="AIOPS_METRIC_LOOKBACK_SECONDS", gt=0)
+    anomaly_threshold: float | None = Field(None, alias="AIOPS_ANOMALY_THRESHOLD", gt=0, le=1)
+    # Forecast: history read (hourly points) and the horizon; the scaling plan is applied only
+    # when `scaling_apply` is true (dry-run otherwise).
+    forecast_history_hours: int = Field(14 * 24, alias="AIOPS_FORECAST_HISTORY_HOURS", ge=24)
+    forecast_horizon_hours: int = Field(24, alias="AIOPS_FORECAST_HORIZON_HOURS", ge=1, le=168)
+    scaling_apply: bool = Field(False, alias="AIOPS_SCALING_APPLY")
+    latency_critical: str = Field("auth,documents", alias="AIOPS_LATENCY_CRITICAL")
+    # Provisioned concurrency covers this share of the forecast peak concurrency, within bounds.
+    provisioned_max: int = Field(20, alias="AIOPS_PROVISIONED_MAX", ge=0)
+    batch_compute_environment: str | None = Field(None, alias="AIOPS_BATCH_COMPUTE_ENVIRONMENT")
+    batch_vcpus_per_job: int = Field(4, alias="AIOPS_BATCH_VCPUS_PER_JOB", gt=0)
+    batch_max_vcpus: int = Field(64, alias="AIOPS_BATCH_MAX_VCPUS", ge=0)
+    # Report: the Slack channel (the bot token is the alerting one: SLACK_BOT_TOKEN or its secret).
+    report_channel: str = Field("#lotabots-aiops", alias="AIOPS_REPORT_CHANNEL")
+
+    @property
+    def latency_critical_functions(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.latency_critical.split(",") if name.strip())
+
+
 class LocalSettings(EnvSettings):
     """Settings of the developer's local stack only (never read in Lambda)."""
 

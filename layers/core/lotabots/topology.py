@@ -162,8 +162,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "aiops",
         "api",
-        "Health (AIOps routes arrive with the AIOps issue)",
-        routes=("/health",),
+        "Health and the AIOps results (clusters, anomalies, forecasts, reports)",
+        routes=("/health", "/aiops"),
         memory_mb=256,
         timeout_s=10,
     ),
@@ -279,6 +279,35 @@ FUNCTIONS: tuple[Function, ...] = (
         schedules=(ScheduleTrigger("reattest-gpu-pools", "rate(5 minutes)"),),
         memory_mb=256,
         timeout_s=60,
+    ),
+    # AIOps schedules (docs/aiops.md): two functions, not one per schedule (each function costs the
+    # stack a dozen CloudFormation resources); the handler runs what the schedule's rule names.
+    # A run's learned state is written conditionally, so an overlapping run only loses its write.
+    Function(
+        "aiops_monitor",
+        "worker",
+        "AIOps: health checks (every minute), log mining and anomaly detection (every 5 minutes)",
+        schedules=(
+            ScheduleTrigger("aiops-health", "rate(1 minute)"),
+            ScheduleTrigger("aiops-logs", "rate(5 minutes)"),
+            ScheduleTrigger("aiops-anomaly", "rate(5 minutes)"),
+        ),
+        memory_mb=1024,
+        timeout_s=240,
+        # One run per schedule at a time.
+        reserved_concurrency=3,
+    ),
+    Function(
+        "aiops_planner",
+        "worker",
+        "AIOps: 24 h forecasts and the scaling plan (hourly), the daily report to S3 and Slack",
+        schedules=(
+            ScheduleTrigger("aiops-forecast", "rate(1 hour)"),
+            ScheduleTrigger("aiops-report", "cron(0 7 * * ? *)"),
+        ),
+        memory_mb=1024,
+        timeout_s=300,
+        reserved_concurrency=2,
     ),
 )
 

@@ -1,5 +1,6 @@
 """Imports every domain's models so Base.metadata is complete (Alembic, tests)."""
 
+from lotabots.aiops import models as aiops_models  # noqa: F401
 from lotabots.alerts import models as alerts_models  # noqa: F401
 from lotabots.attestation import models as attestation_models  # noqa: F401
 from lotabots.audit import models as audit_models  # noqa: F401
