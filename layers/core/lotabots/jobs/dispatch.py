@@ -4,7 +4,7 @@ Messages are dispatch requests `{job_id}` (API, sweeper) or raw `DocumentIngeste
 (→ one `embed` job per document version). Before submitting, a record keyed by the job is
 written to DynamoDB with `attribute_not_exists(id)`: a redelivered or duplicated message
 finds it and never starts a second GPU job. A backend that is unavailable releases the
-record and the message comes back after an exponential back-off (`ChangeMessageVisibility`);
+record and the message comes back after an exponential back-off (`lotabots.retry`);
 after `max_attempts` tries the job fails and an alert is raised.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from lotabots import aws, config
+from lotabots import aws, config, retry
 from lotabots.attestation import service as attestation
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
@@ -27,17 +27,10 @@ from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import DispatchRequest, DocumentIngestedEvent, GpuJobsRecord
 from lotabots.jobs.spec import JobSpec, s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.retry import RetryLater
 
 MAX_BACKOFF_S = 900
 RECORD_TTL_S = 90 * 24 * 3600
-
-
-class RetryLater(Exception):
-    """Leave the message on the queue; it becomes visible again after `delay_s`."""
-
-    def __init__(self, message: str, delay_s: int) -> None:
-        super().__init__(message)
-        self.delay_s = delay_s
 
 
 class JobInputError(Exception):
@@ -187,8 +180,9 @@ def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
 
 
 def backoff_seconds(receive_count: int) -> int:
-    base = service.settings().retry_base_seconds
-    return int(min(MAX_BACKOFF_S, base * 2 ** max(0, receive_count - 1)))
+    """The wait before the next delivery while a backend is unavailable (`lotabots.retry`)."""
+    base_s = service.settings().retry_base_seconds
+    return retry.backoff_seconds(receive_count, base_s=base_s, cap_s=MAX_BACKOFF_S)
 
 
 # --- the dispatch itself --------------------------------------------------------------------
@@ -326,18 +320,5 @@ def handle_record(record: GpuJobsRecord) -> str:
     try:
         return dispatch_job(job_id, receive_count=receive_count)
     except RetryLater as exc:
-        delay_message(record.receiptHandle, exc.delay_s)
+        retry.delay_message(service.settings().queue_url, record.receiptHandle, exc.delay_s)
         raise
-
-
-def delay_message(receipt_handle: str, delay_s: int) -> None:
-    """Back-off: the failed message becomes visible again only after `delay_s`."""
-    queue_url = service.settings().queue_url
-    if not queue_url:
-        return
-    try:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(delay_s, 43_200))
-        )
-    except ClientError:
-        logger.exception("could not extend the message's visibility; SQS redelivers it after the default")
