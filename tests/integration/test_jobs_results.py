@@ -25,7 +25,7 @@ from lotabots.jobs import repository as repo
 from lotabots.jobs import results, service
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import JobCreate
-from lotabots.jobs.spec import job_prefix
+from lotabots.storage_keys import job_prefix
 from tests.support.api import FakeLambdaContext, load_function
 from tests.support.jobs import (
     OPERATOR,

@@ -24,16 +24,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 
-from lotabots.audit.anchors import PREFIX as AUDIT_ANCHOR_PREFIX
-from lotabots.config import DocumentSettings
 from lotabots.jobs.backends.batch import STAGE_TAG
+from lotabots.storage_keys import AUDIT_ANCHORS_PREFIX, DOCUMENTS_PREFIX, JOBS_PREFIX, QUARANTINE_PREFIX
 from lotabots_infra.data import Database, Tables
 from lotabots_infra.gpu import GpuBatch
 from lotabots_infra.messaging import Messaging
 from lotabots_infra.secrets import SecretsAndParameters
-from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX, Storage
-
-QUARANTINE_PREFIX = str(DocumentSettings.model_fields["quarantine_prefix"].default)
+from lotabots_infra.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -194,12 +191,12 @@ def documents_ingest_objects(r: Resources, fn: lambda_.Function) -> None:
 
 def artifacts_stage_inputs(r: Resources, fn: lambda_.Function) -> None:
     """Dispatch stages a job's input (the document text) at `jobs/<job id>/input.txt`."""
-    _allow(fn, ["s3:PutObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
+    _allow(fn, ["s3:PutObject"], [r.storage.artifacts.arn_for_objects(f"{JOBS_PREFIX}*")])
 
 
 def artifacts_read(r: Resources, fn: lambda_.Function) -> None:
     """Results reads `report.json`, `result.json` and the outputs they name under `jobs/<job id>/`."""
-    _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
+    _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{JOBS_PREFIX}*")])
 
 
 def _batch_jobs_arn(r: Resources) -> str:
@@ -252,7 +249,7 @@ def list_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
 
 def write_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
     """New anchors only (If-None-Match: *); Object Lock keeps every stored version."""
-    _allow(fn, ["s3:PutObject"], [r.storage.audit_anchors.arn_for_objects(f"{AUDIT_ANCHOR_PREFIX}*")])
+    _allow(fn, ["s3:PutObject"], [r.storage.audit_anchors.arn_for_objects(f"{AUDIT_ANCHORS_PREFIX}*")])
 
 
 # --- the list --------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lotabots import storage_keys
+
 S = TypeVar("S", bound=BaseSettings)
 
 
@@ -92,7 +94,7 @@ class DocumentSettings(_Base):
     download_url_ttl_seconds: int = Field(300, alias="DOCUMENT_DOWNLOAD_TTL_SECONDS", gt=0)
     # Rejected uploads are moved under this prefix (kept for review, expired by a lifecycle rule);
     # an empty prefix deletes them outright.
-    quarantine_prefix: str = Field("quarantine/", alias="DOCUMENT_QUARANTINE_PREFIX")
+    quarantine_prefix: str = Field(storage_keys.QUARANTINE_PREFIX, alias="DOCUMENT_QUARANTINE_PREFIX")
     max_text_chars: int = Field(1_000_000, alias="DOCUMENT_MAX_TEXT_CHARS", gt=0)
     max_metadata_keys: int = Field(32, alias="DOCUMENT_MAX_METADATA_KEYS", gt=0)
     max_metadata_bytes: int = Field(2048, alias="DOCUMENT_MAX_METADATA_BYTES", gt=0)

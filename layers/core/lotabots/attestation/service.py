@@ -47,8 +47,9 @@ from lotabots.db.base import as_utc, new_id, utcnow
 from lotabots.errors import Conflict, NotFound, UnprocessableEntity
 from lotabots.jobs import service as jobs
 from lotabots.jobs.models import Job, JobStatus
-from lotabots.jobs.spec import job_prefix, s3_uri
+from lotabots.jobs.spec import s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.storage_keys import job_input_key
 
 HARDWARE_JOB = "attest_hardware"
 MODEL_JOB = "attest_model"
@@ -403,7 +404,7 @@ def start_inference(session: Session, principal: Principal, job_id: str, sample:
         )
     result = target.result or {}
     proofs_uri = result.get("proofs_uri")
-    text_uri = s3_uri(jobs.settings().artifacts_bucket, f"{job_prefix(target.id)}input.txt")
+    text_uri = s3_uri(jobs.settings().artifacts_bucket, job_input_key(target.id))
     if not proofs_uri:
         raise Conflict(f"job {job_id} wrote no TOPLOC proofs", code="no_inference_proofs")
     attestation, policy = _new_attestation(

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from lotabots import aws, config, retry
+from lotabots import aws, config, retry, storage_keys
 from lotabots.attestation import service as attestation
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
@@ -154,7 +154,7 @@ def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
             raise JobInputError(
                 f"document {job_input['document_id']} has no extracted text (not ready or deleted)"
             )
-        key = f"jobs/{job.id}/input.txt"
+        key = storage_keys.job_input_key(job.id)
         aws.client("s3").put_object(
             Bucket=cfg.artifacts_bucket,
             Key=key,

@@ -33,8 +33,9 @@ from lotabots.jobs.backends import BackendError, PollResult, get_backend
 from lotabots.jobs.errors import ResultRejected
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import GpuResultsRecord
-from lotabots.jobs.spec import COMPLETED, FAILED, REPORT_NAME, SOURCE_GPU, JobReport, job_prefix, parse_s3_uri
+from lotabots.jobs.spec import COMPLETED, FAILED, SOURCE_GPU, JobReport, parse_s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.storage_keys import REPORT_NAME, job_key, job_prefix
 
 BATCH_SOURCE = "aws.batch"
 BATCH_STATE_CHANGE = "Batch Job State Change"
@@ -83,7 +84,7 @@ def read_json(uri: str) -> dict[str, Any] | None:
 def load_report(job: Job) -> JobReport | None:
     """The `report.json` the job writes before it publishes its completion event."""
     bucket = service.settings().artifacts_bucket
-    value = read_json(f"s3://{bucket}/{job_prefix(job.id)}{REPORT_NAME}")
+    value = read_json(f"s3://{bucket}/{job_key(job.id, REPORT_NAME)}")
     if value is None:
         return None
     try:
