@@ -6,6 +6,17 @@ written to DynamoDB with `attribute_not_exists(id)`: a redelivered or duplicated
 finds it and never starts a second GPU job. A backend that is unavailable releases the
 record and the message comes back after an exponential back-off (`lotabots.retry`);
 after `max_attempts` tries the job fails and an alert is raised.
+
+Why a claim of our own and not Powertools Idempotency (which `jobs.results` does use, for
+Batch state changes): a dispatcher can die after the backend accepted the job and before the
+handle was recorded. Powertools treats an expired in-progress record as never started and
+runs the function again as a fresh call, so the retry would submit a second GPU job (AWS
+Batch's SubmitJob has no idempotency token). `DispatchMap.claim` tells a fresh claim from a
+take-over of a crashed one (`taken_over`), and only a take-over first asks the backend for the
+earlier submission (`Backend.find`, by job name) before submitting. Its lease is a setting of
+its own (JOB_DISPATCH_LEASE_SECONDS, checked against the function timeout by an infra test)
+rather than the invocation's remaining time. The job row in the database stays the source of
+truth for the job's status; this map only guards the submission.
 """
 
 from __future__ import annotations
@@ -48,7 +59,9 @@ class Claim:
 
 
 class DispatchMap:
-    """DynamoDB table (`JOB_DISPATCH_TABLE`, hash key `id`): one item per job."""
+    """DynamoDB table (`JOB_DISPATCH_TABLE`, hash key `id`): one item per job, `submitting`
+    under a lease, then `submitted` with the backend's handle. Not Powertools Idempotency: see
+    the module docstring (a take-over must know it is one)."""
 
     def __init__(self, table: str, lease_s: int) -> None:
         self.table = table
