@@ -35,7 +35,7 @@ from lotabots.attestation.schemas import (
 from lotabots.db import session_scope
 from lotabots.errors import Conflict
 from lotabots.http import create_resolver, current_principal, http_handler
-from lotabots.jobs import service as jobs
+from lotabots.jobs import queueing as job_queue
 
 app = create_resolver()
 
@@ -46,7 +46,7 @@ ModelId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 
 def _accepted(body: AttestationStarted) -> Response[AttestationStarted]:
     if body.job_id:
-        jobs.enqueue_quietly(body.job_id)
+        job_queue.enqueue_quietly(body.job_id)
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,

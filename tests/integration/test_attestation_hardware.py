@@ -258,12 +258,12 @@ def test_schedule_reattests_due_pools_once() -> None:
 def test_a_failed_attestation_job_fails_the_attestation() -> None:
     make_pool()
     started = attest()
-    from lotabots.jobs import service as jobs
+    from lotabots.jobs import lifecycle as job_lifecycle
 
     with session_scope() as session:
         job = jobs_repo.get(session, started["job_id"])
         assert job is not None
-        jobs.fail_job(session, job, "timed out after 900 s")
+        job_lifecycle.fail_job(session, job, "timed out after 900 s")
     _status, verdict = call("GET", f"/attestations/{started['id']}")
     assert verdict["status"] == "failed" and "timed out" in verdict["claims"][0]["detail"]
     assert call("GET", f"/attestations/{started['id']}/token")[0] == 200

@@ -20,7 +20,14 @@ def test_document_keys_round_trip_and_quote_the_owner() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["quarantine/a/b/1", "documents/a/b", "documents/a/b/latest", "documents//b/1", "documents/a//1", "x/a/b/1"],
+    [
+        "quarantine/a/b/1",
+        "documents/a/b",
+        "documents/a/b/latest",
+        "documents//b/1",
+        "documents/a//1",
+        "x/a/b/1",
+    ],
 )
 def test_anything_else_is_not_a_document_key(key: str) -> None:
     """Ingest ignores objects whose key is not exactly documents/<owner>/<id>/<version>."""

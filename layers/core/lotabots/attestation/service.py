@@ -45,6 +45,7 @@ from lotabots.attestation.schemas import (
 from lotabots.config import AttestationSettings
 from lotabots.db.base import as_utc, new_id, utcnow
 from lotabots.errors import Conflict, NotFound, UnprocessableEntity
+from lotabots.jobs import creation as job_creation
 from lotabots.jobs import service as jobs
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.spec import s3_uri
@@ -299,7 +300,7 @@ def _attach_job(
     gpu: str | None,
     pool: str | None,
 ) -> Job:
-    job = jobs.create_internal_job(
+    job = job_creation.create_internal_job(
         session,
         job_type=job_type,
         job_input=job_input,

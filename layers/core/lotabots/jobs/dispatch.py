@@ -31,8 +31,8 @@ from lotabots import aws, config, retry, storage_keys
 from lotabots.attestation import service as attestation
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
+from lotabots.jobs import creation, lifecycle, service
 from lotabots.jobs import repository as repo
-from lotabots.jobs import service
 from lotabots.jobs.backends import BackendRejected, BackendUnavailable, get_backend
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import DispatchRequest, DocumentIngestedEvent, GpuJobsRecord
@@ -220,7 +220,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
         refusal = attestation.dispatch_refusal(session, job)
         if refusal is not None:
             # The pool lost (or never earned) its trust: fail the job, which raises the alert.
-            service.fail_job(session, job, f"refused: {refusal}")
+            lifecycle.fail_job(session, job, f"refused: {refusal}")
             metrics.add_metric(name="DispatchRefusedUntrustedPool", unit="Count", value=1)
             logger.warning("job refused: its pool is not trusted", extra={"job_id": job_id, "pool": job.pool})
             return "refused"
@@ -241,7 +241,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
             spec = build_spec(session, job, attempt)
         except JobInputError as exc:
             dmap.release(job_id)
-            service.fail_job(session, job, str(exc))
+            lifecycle.fail_job(session, job, str(exc))
             return "failed"
         except Exception:
             dmap.release(job_id)
@@ -259,7 +259,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
         dmap.release(job_id)
         with session_scope() as session:
             job = service.get_job(session, job_id)
-            service.fail_job(session, job, f"{backend_name} rejected the job: {exc}")
+            lifecycle.fail_job(session, job, f"{backend_name} rejected the job: {exc}")
         return "failed"
     except Exception:
         dmap.release(job_id)
@@ -274,7 +274,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
         if not _mark_dispatched(session, job, backend_name, handle, attempt=attempt):
             # Cancelled while we were submitting: stop what we just started.
             logger.info("job cancelled during dispatch; stopping it", extra={"job_id": job_id})
-            service.stop_on_backend(backend_name, handle)
+            lifecycle.stop_on_backend(backend_name, handle)
             return "cancelled"
     metrics.add_metric(name="JobsDispatched", unit="Count", value=1)
     logger.info("job dispatched", extra={"job_id": job_id, "backend": backend_name, "handle": handle})
@@ -302,7 +302,7 @@ def _unavailable(job_id: str, backend_name: str, attempt: int, receive_count: in
         if job.status != JobStatus.QUEUED:
             return "not_queued"
         if attempt >= job.max_attempts:
-            service.fail_job(
+            lifecycle.fail_job(
                 session, job, f"backend {backend_name} unavailable after {attempt} attempts: {exc}"
             )
             return "failed"
@@ -325,7 +325,7 @@ def handle_record(record: GpuJobsRecord) -> str:
     logger.set_correlation_id(correlation_id or record.messageId)
     if isinstance(body, DocumentIngestedEvent):
         with session_scope() as session:
-            job = service.create_embed_job_for_document(session, body.detail)
+            job = creation.create_embed_job_for_document(session, body.detail)
             job_id = job.id
     else:
         assert isinstance(body, DispatchRequest)
