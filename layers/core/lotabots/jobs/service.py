@@ -18,7 +18,7 @@ from lotabots.errors import NotFound
 from lotabots.jobs import repository as repo
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import JobList, JobOut
-from lotabots.pagination import decode_time_cursor, encode_cursor
+from lotabots.pagination import decode_time_cursor, page
 
 
 def settings() -> JobSettings:
@@ -69,6 +69,5 @@ def list_jobs(
 ) -> JobList:
     after = decode_time_cursor(cursor) if cursor else None
     jobs = repo.list_jobs(session, status=status, job_type=job_type, limit=limit + 1, after=after)
-    page = list(jobs[:limit])
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(jobs) > limit and page else None
-    return JobList(items=[job_out(j) for j in page], next_cursor=next_cursor)
+    found, next_cursor = page(jobs, limit, lambda j: (j.created_at, j.id))
+    return JobList(items=[job_out(j) for j in found], next_cursor=next_cursor)
