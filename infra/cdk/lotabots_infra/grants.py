@@ -258,6 +258,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "authorizer": (read_jwks, read_revocations),
     "auth": (database, rate_limit_table, read_signing_keys, write_revocations),
     "aiops": (database,),
+    # Serves what it was deployed with: no AWS calls, no database.
+    "api_docs": (),
     # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
     "migrate": (database, write_signing_keys, write_jwks, write_revocations, write_model_signing_key),
     "documents": (database, documents_api_objects, list_documents_bucket),

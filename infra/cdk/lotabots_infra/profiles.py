@@ -41,6 +41,8 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "authorizer": FunctionProfile(settings=(AuthSettings,), database=False),
     "auth": FunctionProfile(settings=(AuthSettings,)),
     "aiops": FunctionProfile(),
+    # Serves the OpenAPI document it was deployed with: no database, no VPC.
+    "api_docs": FunctionProfile(database=False),
     # Also creates the model-signing key on deploy (attestation).
     "migrate": FunctionProfile(settings=(AttestationSettings,)),
     "documents": FunctionProfile(settings=(DocumentSettings,)),

@@ -41,6 +41,9 @@ AUDITORS = frozenset({Role.ADMIN, Role.AUDITOR})
 ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     # platform
     ("GET", "/health"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/{asset}"): PUBLIC,
     # auth
     ("POST", "/auth/register"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,
