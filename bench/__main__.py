@@ -24,7 +24,7 @@ def main() -> int:
         "# Benchmarks\n",
         "Written by `make bench` (`python -m bench`). Every figure is measured in the same run as its "
         "baseline, on the machine below; ratios, not absolute times, are what the budgets in "
-        "ARCHITECTURE.md bound.\n",
+        "[architecture.md](architecture.md#cross-cutting-rules) bound.\n",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}",
         f"- run at: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n",
