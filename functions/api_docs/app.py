@@ -5,8 +5,8 @@ The document is built once, when the CDK app synthesizes, from every API functio
 (`lotabots.openapi.repository_document`) and shipped next to this handler as `openapi.json`;
 without it (the local stack, tests) it is built from the functions in this checkout on first
 use. Swagger UI's assets come from Powertools in the layer, so the page loads nothing from a
-CDN. Links are relative to the stage (`/<stage>/docs` on an execute-api URL, `/docs` behind a
-custom domain or locally), and the document names that base as its server.
+CDN. Links follow the stage (`/<stage>/docs` on an execute-api URL, `/docs` behind a custom
+domain mapped at its root or locally), and the document names that base as its server.
 """
 
 from __future__ import annotations
@@ -76,10 +76,12 @@ def _asset(name: str) -> str:
 
 
 def _base() -> str:
-    """The path prefix in front of the route: the stage on an execute-api URL, else nothing."""
-    event = app.current_event
-    full = str(event.request_context.path or event.path)
-    return full[: -len(event.path)] if full.endswith(event.path) else ""
+    """The path prefix in front of the routes: the stage on an execute-api URL
+    (`https://<api>.execute-api.<region>.amazonaws.com/<stage>/docs`), nothing elsewhere (a
+    custom domain mapped at its root, the local stack)."""
+    context = app.current_event.request_context
+    domain = str(context.domain_name or "")
+    return f"/{context.stage}" if ".execute-api." in domain and context.stage else ""
 
 
 @app.get(

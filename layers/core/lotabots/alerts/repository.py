@@ -114,12 +114,6 @@ def _active_clause(now: datetime) -> Any:
     return or_(Alert.ends_at.is_(None), Alert.ends_at > now)
 
 
-def active_alerts(session: Session, now: datetime) -> list[Alert]:
-    return list(
-        session.scalars(select(Alert).where(_active_clause(now)).order_by(Alert.starts_at.desc(), Alert.id))
-    )
-
-
 def firing_labels(
     session: Session, now: datetime, severities: frozenset[str] | None = None
 ) -> list[tuple[str, dict[str, str]]]:
