@@ -53,9 +53,9 @@ def test_a_poison_message_on_any_queue_ends_in_its_dlq_and_becomes_an_alert(
         assert response.status_code == 200, response.text
         names = {_alarm(queue): queue for queue in QUEUES}
         for alert in response.json()["items"]:
-            queue = names.get(alert["labels"].get("alertname", ""))
-            if queue:
-                found[queue] = alert
+            alarmed = names.get(alert["labels"].get("alertname", ""))
+            if alarmed:
+                found[alarmed] = alert
         time.sleep(0.5)
     for queue, alert in found.items():
         assert alert["labels"]["source"] == "cloudwatch"
