@@ -71,7 +71,7 @@ def header() -> str:
             "Written by `make bench` (`python -m bench`; `python -m bench NAME` rewrites only that "
             "section, `make load` the Load section). Every figure is measured in the same run as its "
             "baseline, on the machine below; ratios, not absolute times, are what the budgets in "
-            "ARCHITECTURE.md bound.\n",
+            "[architecture.md](architecture.md#cross-cutting-rules) bound.\n",
             f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}",
             f"- last written: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n",

@@ -501,14 +501,14 @@ def _hostile_section(env: dict[str, str]) -> list[str]:
 
 def _child_redeclare(out: Path, key: str) -> None:
     """Copy an ingested object to a fresh declaration (so a second probe ingests it again)."""
-    from lotabots import aws
+    from lotabots import aws, storage_keys
     from lotabots.access import Principal, Role
     from lotabots.db import session_scope
-    from lotabots.documents import service, storage
+    from lotabots.documents import service
     from lotabots.documents.schemas import DocumentCreate
 
     s3 = aws.client("s3")
-    parts = storage.parse_key(key)
+    parts = storage_keys.parse_document_key(key)
     assert parts is not None
     head = s3.head_object(Bucket=BUCKET, Key=key)
     owner = Principal(parts.owner_id, "bench@example.com", Role.MEMBER)

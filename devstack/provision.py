@@ -13,6 +13,7 @@ from typing import Any
 
 from lotabots import aws, config, topology
 from lotabots.config import AlertSettings, AuditSettings, AuthSettings, DocumentSettings, JobSettings
+from lotabots.storage_keys import DOCUMENTS_PREFIX
 
 # Audit anchors: compliance-mode retention as in the cloud, one day locally.
 AUDIT_ANCHOR_RETENTION_DAYS = 1
@@ -116,7 +117,7 @@ def _notify_ingest_queue(bucket: str, queue_url: str) -> None:
                 {
                     "QueueArn": _queue_arn(queue_url),
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "documents/"}]}},
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": DOCUMENTS_PREFIX}]}},
                 }
             ]
         },

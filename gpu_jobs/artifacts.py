@@ -1,7 +1,7 @@
 """A job's artifacts in S3, written so that a crash never leaves a result that looks complete.
 
-Large outputs are uploaded under `jobs/.partial/<job_id>/<run>/` (one literal prefix, so a
-bucket lifecycle rule can expire leftovers) and copied to their final key only once fully
+Large outputs are uploaded under `jobs/.partial/<job_id>/<run>/` (`lotabots.storage_keys`: one
+literal prefix, so a bucket lifecycle rule can expire leftovers) and copied to their final key only once fully
 written; `result.json` (which names them with size and SHA-256) is written after them and
 `report.json` last, then the completion event is published. A reader that finds
 `result.json` can therefore check every object it names.
@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lotabots import aws
-from lotabots.jobs.spec import REPORT_NAME, RESULT_NAME, job_prefix, parse_s3_uri, s3_uri
+from lotabots.jobs.spec import parse_s3_uri, s3_uri
 from lotabots.observability import logger
-
-# Temporary uploads of every job: expire this prefix with a lifecycle rule (e.g. after a day).
-PARTIAL_ROOT = "jobs/.partial/"
+from lotabots.storage_keys import REPORT_NAME, RESULT_NAME, job_partial_prefix, job_prefix
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,8 @@ class ArtifactStore:
     def __init__(self, bucket: str, job_id: str, run_id: str | None = None) -> None:
         self.bucket = bucket
         self.prefix = job_prefix(job_id)
-        self.partial_prefix = f"{PARTIAL_ROOT}{job_id}/"
         self.run_id = run_id or uuid.uuid4().hex
+        self.partial_prefix = job_partial_prefix(job_id, self.run_id)
         self._partials: list[str] = []
 
     @property
@@ -55,7 +53,7 @@ class ArtifactStore:
 
     def write_partial(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Upload under the run's temporary prefix; returns the temporary key."""
-        key = f"{self.partial_prefix}{self.run_id}/{name}"
+        key = f"{self.partial_prefix}{name}"
         self._put(key, data, content_type)
         self._partials.append(key)
         return key

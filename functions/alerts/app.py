@@ -30,6 +30,8 @@ from lotabots.observability import metrics
 app = create_resolver()
 
 AlertId = Annotated[str, Path(min_length=1, max_length=64, description="alert id or fingerprint")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[str | None, Query(max_length=300, description="next_cursor of the previous page")]
 
 
 @app.post(
@@ -48,11 +50,11 @@ def post_alerts(body: Annotated[AlertIn | AlertBatch, Body()]) -> PostAlertsResu
 def list_alerts(
     state: Annotated[AlertStateFilter, Query()] = "active",
     severity: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> AlertList:
     with session_scope() as session:
-        return service.list_alerts(session, state=state, severity=severity, limit=limit, offset=offset)
+        return service.list_alerts(session, state=state, severity=severity, limit=limit, cursor=cursor)
 
 
 @app.get("/alerts/<alert_id>", summary="One alert", tags=["alerts"])
@@ -62,9 +64,9 @@ def get_alert(alert_id: AlertId) -> AlertOut:
 
 
 @app.get("/alerts/<alert_id>/deliveries", summary="Delivery log of an alert", tags=["alerts"])
-def get_deliveries(alert_id: AlertId) -> DeliveryList:
+def get_deliveries(alert_id: AlertId, limit: Limit = 100, cursor: Cursor = None) -> DeliveryList:
     with session_scope() as session:
-        return service.deliveries(session, alert_id)
+        return service.deliveries(session, alert_id, limit=limit, cursor=cursor)
 
 
 @app.post("/alerts/<alert_id>/ack", summary="Acknowledge a firing alert (stops repeats)", tags=["alerts"])
@@ -90,9 +92,11 @@ def create_silence(body: SilenceIn) -> Response[SilenceOut]:
 
 
 @app.get("/silences", summary="List silences", tags=["silences"])
-def list_silences(state: Annotated[SilenceState | None, Query()] = None) -> SilenceList:
+def list_silences(
+    state: Annotated[SilenceState | None, Query()] = None, limit: Limit = 100, cursor: Cursor = None
+) -> SilenceList:
     with session_scope() as session:
-        return service.list_silences(session, state=state)
+        return service.list_silences(session, state=state, limit=limit, cursor=cursor)
 
 
 @app.delete("/silences/<silence_id>", summary="Expire a silence", tags=["silences"])

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.attestation import service
 from lotabots.db import session_scope
-from lotabots.jobs import service as jobs
+from lotabots.jobs import queueing as job_queue
 from lotabots.observability import logger, metrics, tracer
 
 
@@ -21,7 +21,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     with session_scope() as session:
         started = service.reattest_due(session)
     for _attestation_id, job_id in started:
-        jobs.enqueue_quietly(job_id)
+        job_queue.enqueue_quietly(job_id)
     metrics.add_metric(name="PoolReattestations", unit="Count", value=len(started))
     logger.info("re-attestation sweep", extra={"started": [a for a, _ in started]})
     return {"started": [{"attestation_id": a, "job_id": j} for a, j in started]}

@@ -35,18 +35,20 @@ from lotabots.attestation.schemas import (
 from lotabots.db import session_scope
 from lotabots.errors import Conflict
 from lotabots.http import create_resolver, current_principal, http_handler
-from lotabots.jobs import service as jobs
+from lotabots.jobs import queueing as job_queue
 
 app = create_resolver()
 
 AttestationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 ModelId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=300, description="next_cursor of the previous page")]
 
 
 def _accepted(body: AttestationStarted) -> Response[AttestationStarted]:
     if body.job_id:
-        jobs.enqueue_quietly(body.job_id)
+        job_queue.enqueue_quietly(body.job_id)
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
@@ -120,8 +122,8 @@ def list_attestations(
     status: Annotated[AttestationStatus | None, Query()] = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> AttestationList:
     if pool:
         type, subject = "hardware", pool
@@ -170,9 +172,9 @@ def get_token(attestation_id: AttestationId) -> TokenOut:
 @app.get(
     "/attestation-policies", summary="Appraisal policies (built-in and stored)", tags=["attestation-policies"]
 )
-def list_policies() -> PolicyList:
+def list_policies(limit: Limit = 50, cursor: Cursor = None) -> PolicyList:
     with session_scope() as session:
-        return service.list_policies(session)
+        return service.list_policies(session, limit=limit, cursor=cursor)
 
 
 @app.get("/attestation-policies/<name>", summary="An appraisal policy", tags=["attestation-policies"])
@@ -197,9 +199,9 @@ def put_policy(name: Name, document: Annotated[Policy, Body()]) -> Response[Poli
 
 
 @app.get("/gpu-pools", summary="GPU pools with trust state, last verdict and utilisation", tags=["gpu-pools"])
-def list_pools() -> PoolList:
+def list_pools(limit: Limit = 50, cursor: Cursor = None) -> PoolList:
     with session_scope() as session:
-        return service.list_pools(session)
+        return service.list_pools(session, limit=limit, cursor=cursor)
 
 
 @app.get("/gpu-pools/<name>", summary="A GPU pool", tags=["gpu-pools"])
@@ -244,8 +246,8 @@ def register_model(request: ModelCreate) -> Response[ModelOut]:
 
 @app.get("/models", summary="Registered models, newest first", tags=["models"])
 def list_models(
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> ModelList:
     with session_scope() as session:
         return service.list_models(session, limit=limit, cursor=cursor)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from lotabots import snapstart  # noqa: F401  (registers the SnapStart runtime hooks)
 from lotabots.db import session_scope
 from lotabots.http import create_resolver, current_principal, http_handler
-from lotabots.jobs import service
+from lotabots.jobs import creation, lifecycle, queueing, service
 from lotabots.jobs.models import JobStatus
 from lotabots.jobs.schemas import JobCreate, JobList, JobOut
 
@@ -39,10 +39,10 @@ IdempotencyKey = Annotated[
 def create_job(request: JobCreate, idempotency_key: IdempotencyKey = None) -> Response[JobOut]:
     principal = current_principal(app)
     with session_scope() as session:
-        job, created = service.create_job(session, principal, request, idempotency_key=idempotency_key)
+        job, created = creation.create_job(session, principal, request, idempotency_key=idempotency_key)
         body = service.job_out(job)
     if created:
-        service.enqueue_quietly(body.id)
+        queueing.enqueue_quietly(body.id)
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
@@ -74,10 +74,10 @@ def get_job(job_id: JobId) -> JobOut:
 def cancel_job(job_id: JobId) -> JobOut:
     principal = current_principal(app)
     with session_scope() as session:
-        job, to_stop = service.cancel_job(session, principal, job_id)
+        job, to_stop = lifecycle.cancel_job(session, principal, job_id)
         body = service.job_out(job)
     if to_stop is not None:
-        service.stop_on_backend(*to_stop)
+        lifecycle.stop_on_backend(*to_stop)
     return body
 
 

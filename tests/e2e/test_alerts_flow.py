@@ -22,7 +22,7 @@ WAIT_S = 45.0
 def _deliveries(http: httpx.Client, user: User, alert_id: str) -> list[dict[str, Any]]:
     response = http.get(f"/alerts/{alert_id}/deliveries", headers=user.headers)
     assert response.status_code == 200, response.text
-    return list(response.json()["deliveries"])
+    return list(response.json()["items"])
 
 
 def _wait_for_delivery(http: httpx.Client, user: User, alert_id: str, stack: Stack) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ def test_posted_alert_is_delivered_to_the_log_after_group_wait(
 
     listed = http.get("/alerts", params={"state": "firing"}, headers=operator.headers)
     assert listed.status_code == 200
-    assert alert_id in [a["id"] for a in listed.json()["alerts"]]
+    assert alert_id in [a["id"] for a in listed.json()["items"]]
     # The alert is resolved by hand: its group sends the resolved notification.
     resolved = http.post(f"/alerts/{alert_id}/resolve", headers=operator.headers)
     assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
@@ -94,7 +94,7 @@ def test_silence_mutes_and_expiring_it_unmutes(
     assert _deliveries(http, operator, alert_id) == []
 
     listed = http.get("/silences", params={"state": "active"}, headers=operator.headers)
-    assert silence["id"] in [s["id"] for s in listed.json()["silences"]]
+    assert silence["id"] in [s["id"] for s in listed.json()["items"]]
     expired = http.delete(f"/silences/{silence['id']}", headers=operator.headers)
     assert expired.status_code == 200 and expired.json()["state"] == "expired"
     [delivery] = _wait_for_delivery(http, operator, alert_id, stack)

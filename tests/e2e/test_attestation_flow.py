@@ -129,22 +129,22 @@ def test_pool_attested_token_verified_offline_untrusted_pool_blocks_dispatch_and
     def alerted(body: dict[str, Any]) -> bool:
         names = {
             (a["labels"].get("alertname"), a["labels"].get("subject") or a["labels"].get("job_id"))
-            for a in body["alerts"]
+            for a in body["items"]
         }
         return ("AttestationFailed", "prod") in names and ("GpuJobFailed", job["id"]) in names
 
     alerts = _wait(http, operator, "/alerts?state=firing&limit=1000", alerted, stack)
     attestation_alert = next(
-        a for a in alerts["alerts"] if a["labels"].get("alertname") == "AttestationFailed"
+        a for a in alerts["items"] if a["labels"].get("alertname") == "AttestationFailed"
     )
     deliveries = _wait(
         http,
         operator,
         f"/alerts/{attestation_alert['id']}/deliveries",
-        lambda d: bool(d["deliveries"]),
+        lambda d: bool(d["items"]),
         stack,
     )
-    assert deliveries["deliveries"][0]["status"] == "logged"  # no Slack token: the delivery log
+    assert deliveries["items"][0]["status"] == "logged"  # no Slack token: the delivery log
 
 
 def test_model_registered_and_attested(

@@ -49,13 +49,13 @@ def test_a_poison_message_on_any_queue_ends_in_its_dlq_and_becomes_an_alert(
     found: dict[str, dict[str, Any]] = {}
     while len(found) < len(QUEUES):
         assert time.monotonic() < deadline, f"DLQ alarms without an alert: {set(QUEUES) - set(found)}"
-        response = http.get("/alerts", params={"state": "active"}, headers=operator.headers)
+        response = http.get("/alerts", params={"state": "active", "limit": "1000"}, headers=operator.headers)
         assert response.status_code == 200, response.text
         names = {_alarm(queue): queue for queue in QUEUES}
-        for alert in response.json()["alerts"]:
-            queue = names.get(alert["labels"].get("alertname", ""))
-            if queue:
-                found[queue] = alert
+        for alert in response.json()["items"]:
+            alarmed = names.get(alert["labels"].get("alertname", ""))
+            if alarmed:
+                found[alarmed] = alert
         time.sleep(0.5)
     for queue, alert in found.items():
         assert alert["labels"]["source"] == "cloudwatch"

@@ -193,3 +193,34 @@ def test_waf_with_managed_rules_and_per_ip_rate_limits_is_associated_with_the_st
     assert ref_id(association["Properties"]["WebACLArn"]) == acl_id
     assert mentions(association["Properties"]["ResourceArn"], stage_id)
     assert synth.of_type("AWS::WAFv2::LoggingConfiguration")
+
+
+def test_api_docs_ships_the_merged_document_and_reaches_nothing_else(synth: Synth) -> None:
+    """The OpenAPI document built at synth time travels in the api_docs function's own asset
+    (what /openapi.json serves in every stage); the function is outside the VPC, no grants."""
+    from lotabots import openapi
+    from tests.infra.conftest import ROOT
+
+    _, resource = functions_by_service(synth)["api_docs"]
+    props = resource["Properties"]
+    asset_dir = synth.outdir / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
+    assert (asset_dir / "app.py").is_file()
+    shipped = json.loads((asset_dir / "openapi.json").read_text())
+    assert shipped == openapi.repository_document(ROOT)
+    assert {(m, t) for (m, t) in access.ROUTE_ROLES} <= {
+        (method.upper(), path) for path, item in shipped["paths"].items() for method in item
+    }
+    assert "VpcConfig" not in props
+    role_id = ref_id(props["Role"])
+    policies = [
+        p
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if any(ref_id(r) == role_id for r in p["Properties"]["Roles"])
+    ]
+    actions = {
+        action
+        for policy in policies
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert not {a for a in actions if not a.startswith(("logs:", "xray:"))}, actions

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lotabots import topology
-from lotabots.audit.anchors import PREFIX
+from lotabots.storage_keys import AUDIT_ANCHORS_PREFIX
 from tests.infra.conftest import Synth, env_of, functions_by_service, live_alias, ref_id
 from tests.infra.test_grants import READ_SECRET, On, _allowed, _assert_exactly, _expect, _role_of
 
@@ -63,7 +63,9 @@ def test_audit_functions_may_make_exactly_the_calls_their_code_makes(synth: Synt
     listing = ("s3:ListBucketVersions", On(anchors_id))
     expected = {
         "audit": _expect(database, listing),
-        "audit_anchor": _expect(database, listing, ("s3:PutObject", On(anchors_id, prefix=PREFIX))),
+        "audit_anchor": _expect(
+            database, listing, ("s3:PutObject", On(anchors_id, prefix=AUDIT_ANCHORS_PREFIX))
+        ),
     }
     for name, grants in expected.items():
         _assert_exactly(name, _allowed(synth, _role_of(synth, name)), grants)

@@ -260,15 +260,14 @@ def test_gpu_job_container_role_and_environment(synth: Synth, ids: dict[str, str
 
 def test_artifacts_bucket_expires_partial_uploads_after_a_day(synth: Synth) -> None:
     """What a crashed job left under the runner's partial prefix expires (current and old versions)."""
-    from lotabots_infra.storage import ARTIFACTS_PARTIAL_PREFIX
+    from gpu_jobs.artifacts import ArtifactStore
+    from lotabots.storage_keys import JOBS_PARTIAL_PREFIX
 
-    from gpu_jobs.artifacts import PARTIAL_ROOT
-
-    assert ARTIFACTS_PARTIAL_PREFIX == PARTIAL_ROOT
+    assert ArtifactStore("bucket", "job-1").partial_prefix.startswith(JOBS_PARTIAL_PREFIX)
     artifacts = synth.resources[synth.logical_id(synth.stack.storage.artifacts)]["Properties"]
     rules = {r["Id"]: r for r in artifacts["LifecycleConfiguration"]["Rules"]}
     partial = rules["expire-partial-uploads"]
-    assert partial["Prefix"] == PARTIAL_ROOT
+    assert partial["Prefix"] == JOBS_PARTIAL_PREFIX
     assert partial["ExpirationInDays"] == 1
     assert partial["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
     assert partial["Status"] == "Enabled"

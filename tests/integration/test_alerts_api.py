@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from lotabots.alerts import service
 from lotabots.alerts.models import Alert, Silence
 from lotabots.audit.models import AuditEntry
 from lotabots.db import session_scope
@@ -130,7 +131,7 @@ def test_state_filter_ack_and_resolve(alerts_db: str) -> None:
             "alerts", api_event("GET", "/alerts", principal=AUDITOR, query={"state": state})
         )
         assert status == 200, listing
-        return [a["id"] for a in listing["alerts"]]
+        return [a["id"] for a in listing["items"]]
 
     assert ids("acknowledged") == [first]
     assert ids("resolved") == [second]
@@ -156,13 +157,89 @@ def test_get_alert_by_id_or_fingerprint_and_404(alerts_db: str) -> None:
     assert invoke("alerts", api_event("GET", "/alerts/nope/deliveries", principal=OPERATOR))[0] == 404
 
 
-def test_pagination_reports_total_and_next_offset(alerts_db: str) -> None:
-    _post([{"labels": {"alertname": "P", "n": str(i)}} for i in range(5)])
-    status, _, page = invoke(
-        "alerts", api_event("GET", "/alerts", principal=OPERATOR, query={"limit": "2", "offset": "2"})
+def _pages(path: str, query: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """Every page of a list route, following next_cursor."""
+    pages: list[list[dict[str, Any]]] = []
+    cursor: str | None = None
+    while True:
+        status, _, body = invoke(
+            "alerts",
+            api_event(
+                "GET", path, principal=OPERATOR, query={**query, **({"cursor": cursor} if cursor else {})}
+            ),
+        )
+        assert status == 200, body
+        pages.append(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+def test_alerts_page_by_cursor_newest_first_without_gaps_or_repeats(alerts_db: str) -> None:
+    """limit + cursor walk every alert once, newest first; the last page has no next_cursor."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    _post(
+        [
+            {"labels": {"alertname": "P", "n": str(i)}, "startsAt": _iso(start + timedelta(minutes=i))}
+            for i in range(5)
+        ]
     )
-    assert status == 200
-    assert page["total"] == 5 and len(page["alerts"]) == 2 and page["next_offset"] == 4
+    pages = _pages("/alerts", {"limit": "2"})
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [a["labels"]["n"] for p in pages for a in p] == ["4", "3", "2", "1", "0"]
+    status, _, bad = invoke(
+        "alerts", api_event("GET", "/alerts", principal=OPERATOR, query={"cursor": "!!!"})
+    )
+    assert status == 400 and bad["code"] == "invalid_cursor"
+
+
+def test_a_muted_state_pages_past_rows_of_other_states(
+    alerts_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silenced alerts among many firing ones: each page is filled from further reads, and a page
+    that hits the read budget is short but carries a cursor, so nothing is skipped."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    hosts = [f"db{i}" if i % 4 == 0 else f"web{i}" for i in range(12)]
+    _post(
+        [
+            {"labels": {"alertname": "Disk", "host": h}, "startsAt": _iso(start + timedelta(minutes=i))}
+            for i, h in enumerate(hosts)
+        ]
+    )
+    status, _, _silence_body = invoke(
+        "alerts",
+        api_event(
+            "POST",
+            "/silences",
+            principal=OPERATOR,
+            body=_silence([{"name": "host", "value": "db.*", "isRegex": True}]),
+        ),
+    )
+    assert status == 201
+    pages = _pages("/alerts", {"state": "silenced", "limit": "2"})
+    assert [a["labels"]["host"] for p in pages for a in p] == ["db8", "db4", "db0"]
+    assert [len(p) for p in pages] == [2, 1]
+
+    monkeypatch.setattr(service, "MAX_ROWS_PER_PAGE", 3)
+    pages = _pages("/alerts", {"state": "silenced", "limit": "2"})
+    assert [a["labels"]["host"] for p in pages for a in p] == ["db8", "db4", "db0"]
+    assert max(len(p) for p in pages) <= 2 and len(pages) > 2
+
+
+def test_silences_page_by_cursor(alerts_db: str) -> None:
+    """Silences (latest-ending first) follow the same limit + cursor contract."""
+    now = datetime.now(UTC)
+    ids = []
+    for i in range(3):
+        body = _silence(
+            [{"name": "host", "value": f"h{i}", "isRegex": False}], ends_at=_iso(now + timedelta(hours=i + 1))
+        )
+        status, _, created = invoke("alerts", api_event("POST", "/silences", principal=OPERATOR, body=body))
+        assert status == 201
+        ids.append(created["id"])
+    pages = _pages("/silences", {"limit": "2"})
+    assert [s["id"] for p in pages for s in p] == ids[::-1] and [len(p) for p in pages] == [2, 1]
+    assert _pages("/silences", {"state": "expired", "limit": "2"}) == [[]]
 
 
 def _silence(matchers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -194,13 +271,13 @@ def test_silence_lifecycle_mutes_matching_alerts(alerts_db: str) -> None:
     status, _, listing = invoke(
         "alerts", api_event("GET", "/alerts", principal=OPERATOR, query={"state": "silenced"})
     )
-    assert [a["labels"]["host"] for a in listing["alerts"]] == ["db1"]
-    assert listing["alerts"][0]["silenced_by"] == [silence["id"]]
+    assert [a["labels"]["host"] for a in listing["items"]] == ["db1"]
+    assert listing["items"][0]["silenced_by"] == [silence["id"]]
 
     status, _, silences = invoke(
         "alerts", api_event("GET", "/silences", principal=AUDITOR, query={"state": "active"})
     )
-    assert status == 200 and [s["id"] for s in silences["silences"]] == [silence["id"]]
+    assert status == 200 and [s["id"] for s in silences["items"]] == [silence["id"]]
 
     status, _, expired = invoke(
         "alerts", api_event("DELETE", f"/silences/{silence['id']}", principal=OPERATOR)
@@ -209,7 +286,7 @@ def test_silence_lifecycle_mutes_matching_alerts(alerts_db: str) -> None:
     status, _, listing = invoke(
         "alerts", api_event("GET", "/alerts", principal=OPERATOR, query={"state": "silenced"})
     )
-    assert listing["alerts"] == []
+    assert listing["items"] == []
     assert invoke("alerts", api_event("DELETE", "/silences/missing", principal=OPERATOR))[0] == 404
     # Expiring twice is harmless.
     assert invoke("alerts", api_event("DELETE", f"/silences/{silence['id']}", principal=OPERATOR))[0] == 200

@@ -88,10 +88,19 @@ def _row(body: str) -> AlertNotification:
         return row
 
 
-def _deliveries(alert_id: str) -> list[dict[str, Any]]:
-    status, _, body = invoke("alerts", api_event("GET", f"/alerts/{alert_id}/deliveries", principal=AUDITOR))
-    assert status == 200, body
-    return list(body["deliveries"])
+def _deliveries(alert_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The whole delivery log, read `limit` at a time by cursor."""
+    found: list[dict[str, Any]] = []
+    query: dict[str, str] = {"limit": str(limit)}
+    while True:
+        event = api_event("GET", f"/alerts/{alert_id}/deliveries", principal=AUDITOR, query=query)
+        status, _, body = invoke("alerts", event)
+        assert status == 200, body
+        assert len(body["items"]) <= limit
+        found += body["items"]
+        if body["next_cursor"] is None:
+            return found
+        query = {"limit": str(limit), "cursor": body["next_cursor"]}
 
 
 def test_posts_block_kit_to_the_route_channel_and_records_it(slack: MockSlack) -> None:
@@ -145,6 +154,7 @@ def test_rate_limit_beyond_budget_is_retried_by_the_outbox_after_retry_after(sla
     notify.reset()  # the Retry-After has passed
     assert _notify(*_resend()) == {"batchItemFailures": []}
     assert [d["status"] for d in _deliveries(alert_id)] == ["failed", "delivered"]
+    assert [d["status"] for d in _deliveries(alert_id, limit=1)] == ["failed", "delivered"]  # by cursor
     assert len(slack.posts()) == 1
     assert _row(body).next_attempt_at is None  # done: never sent again
     assert _resend() == []

@@ -66,7 +66,7 @@ def test_group_waits_then_sends_one_logged_notification(alerting: dict[str, str]
     assert result == {"batchItemFailures": []}
     status, _, log = invoke("alerts", api_event("GET", f"/alerts/{ids[0]}/deliveries", principal=AUDITOR))
     assert status == 200
-    assert [(d["status"], d["method"], d["kind"]) for d in log["deliveries"]] == [("logged", "log", "firing")]
+    assert [(d["status"], d["method"], d["kind"]) for d in log["items"]] == [("logged", "log", "firing")]
 
 
 def _sqs(bodies: list[str]) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def test_critical_alert_inhibits_matching_warning(alerting: dict[str, str]) -> N
         "alerts", api_event("GET", "/alerts", principal=AUDITOR, query={"state": "inhibited"})
     )
     assert status == 200
-    assert [(a["labels"]["alertname"], a["labels"]["severity"]) for a in listing["alerts"]] == [
+    assert [(a["labels"]["alertname"], a["labels"]["severity"]) for a in listing["items"]] == [
         ("Latency", "warning")
     ]
 

@@ -258,12 +258,12 @@ def test_attestation_schedule__sample_schedule_reattests_due_pools_once() -> Non
 def test_a_failed_attestation_job_fails_the_attestation() -> None:
     make_pool()
     started = attest()
-    from lotabots.jobs import service as jobs
+    from lotabots.jobs import lifecycle as job_lifecycle
 
     with session_scope() as session:
         job = jobs_repo.get(session, started["job_id"])
         assert job is not None
-        jobs.fail_job(session, job, "timed out after 900 s")
+        job_lifecycle.fail_job(session, job, "timed out after 900 s")
     _status, verdict = call("GET", f"/attestations/{started['id']}")
     assert verdict["status"] == "failed" and "timed out" in verdict["claims"][0]["detail"]
     assert call("GET", f"/attestations/{started['id']}/token")[0] == 200
@@ -355,6 +355,33 @@ BAD_INPUT = [
         "validation_error",
     ),
 ]
+
+
+def _all_pages(path: str, limit: int) -> list[list[str]]:
+    """Names on every page of a list route, following next_cursor."""
+    pages: list[list[str]] = []
+    query = {"limit": str(limit)}
+    while True:
+        status, body = call("GET", path, principal=AUDITOR, query=query)
+        assert status == 200, body
+        pages.append([item["name"] for item in body["items"]])
+        if body["next_cursor"] is None:
+            return pages
+        query = {"limit": str(limit), "cursor": body["next_cursor"]}
+
+
+def test_policies_and_pools_page_by_name_with_a_cursor() -> None:
+    """Policies (built-in merged with stored, a stored one replacing its built-in) and pools
+    follow the limit + cursor contract of every list route."""
+    for name in ("zeta", "alpha", "default", "mid"):
+        assert call("PUT", f"/attestation-policies/{name}", LAPTOP_POLICY)[0] == 201
+    assert _all_pages("/attestation-policies", 2) == [["alpha", "default"], ["mid", "zeta"]]
+    _, listed = call("GET", "/attestation-policies", principal=AUDITOR, query={"limit": "2"})
+    assert [(p["name"], p["built_in"]) for p in listed["items"]] == [("alpha", False), ("default", False)]
+    for name in ("p3", "p1", "p2"):
+        make_pool(name)
+    assert _all_pages("/gpu-pools", 2) == [["p1", "p2"], ["p3"]]
+    assert call("GET", "/gpu-pools", query={"cursor": "!!!"})[1]["code"] == "invalid_cursor"
 
 
 def test_bad_input_is_a_clear_4xx_and_changes_nothing() -> None:

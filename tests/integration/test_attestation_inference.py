@@ -15,7 +15,7 @@ from gpu_jobs import model_registry, proofs
 from gpu_jobs.embed import Embedder
 from lotabots import aws
 from lotabots.db import session_scope
-from lotabots.jobs import dispatch, service
+from lotabots.jobs import creation, dispatch
 from lotabots.jobs import repository as jobs_repo
 from lotabots.jobs.schemas import JobCreate
 from lotabots.jobs.spec import parse_s3_uri
@@ -44,7 +44,7 @@ def call(method: str, path: str, body: Any = None, principal: Any = OPERATOR) ->
 def embed_job() -> str:
     document_id = ready_document(OPERATOR.user_id, TEXT)
     with session_scope() as session:
-        job, _ = service.create_job(
+        job, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
@@ -106,7 +106,7 @@ def test_embed_proofs_verify_and_proofs_of_another_model_fail() -> None:
 def test_only_succeeded_embed_jobs_with_proofs_can_be_checked() -> None:
     document_id = ready_document(OPERATOR.user_id, "short")
     with session_scope() as session:
-        job, _ = service.create_job(
+        job, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
@@ -135,7 +135,7 @@ def test_attested_embed_model_digests_are_enforced_by_embed_jobs() -> None:
 
     document_id = ready_document(OPERATOR.user_id, "a document to embed")
     with session_scope() as session:
-        job, _ = service.create_job(
+        job, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),

@@ -16,6 +16,7 @@ from lotabots import audit, aws
 from lotabots.audit import anchors, service
 from lotabots.audit.models import AuditEntry
 from lotabots.db import session_scope
+from lotabots.storage_keys import AUDIT_ANCHORS_PREFIX, anchor_key
 from tests.support.api import api_event, invoke
 from tests.support.audit import (
     anchor_keys,
@@ -47,7 +48,7 @@ def test_audit_anchor__schedule_anchors_the_head_once_and_verify_matches_it() ->
     seqs = seed(5)
     run = run_anchor()
     assert run["status"] == "anchored" and run["entries"] == 5
-    assert run["key"] == anchors.anchor_key(5, run["head"])
+    assert run["key"] == anchor_key(5, run["head"])
     # A retried or overlapping run writes nothing new (If-None-Match): still one version.
     assert run_anchor()["status"] == "unchanged"
     assert anchor_keys() == [run["key"]]
@@ -182,7 +183,7 @@ def test_tampered_anchors_raise_the_alarm_metric_but_anchoring_goes_on(
     the newest entries from being anchored, only alarm."""
     seed(2)
     run_anchor()
-    aws.client("s3").put_object(Bucket=bucket(), Key=f"{anchors.PREFIX}notes.txt", Body=b"hello")
+    aws.client("s3").put_object(Bucket=bucket(), Key=AUDIT_ANCHORS_PREFIX + "notes.txt", Body=b"hello")
     seed(1, start=2)
     capsys.readouterr()
     assert run_anchor()["status"] == "anchored"
@@ -203,7 +204,7 @@ def test_an_overwritten_anchor_is_reported() -> None:
 def test_a_foreign_object_under_the_prefix_is_reported() -> None:
     seed(1)
     run_anchor()
-    aws.client("s3").put_object(Bucket=bucket(), Key=f"{anchors.PREFIX}latest.json", Body=b"{}")
+    aws.client("s3").put_object(Bucket=bucket(), Key=AUDIT_ANCHORS_PREFIX + "latest.json", Body=b"{}")
     assert _codes(verify()) == ["anchor_foreign_object"]
 
 

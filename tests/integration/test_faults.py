@@ -17,7 +17,7 @@ from lotabots import config
 from lotabots.db import engine as db_engine
 from lotabots.db import session_scope
 from lotabots.embeddings.models import ChunkEmbedding
-from lotabots.jobs import service
+from lotabots.jobs import creation
 from lotabots.jobs.models import Job
 from lotabots.jobs.schemas import JobCreate
 from tests.support.api import FakeLambdaContext, load_function
@@ -92,7 +92,7 @@ def _only(sqs: dict[str, Any], message_ids: list[str]) -> dict[str, Any]:
 def _dispatched_embed_job() -> tuple[str, str]:
     document_id = ready_document(OPERATOR.user_id, "text to embed")
     with session_scope() as session:
-        job, _ = service.create_job(
+        job, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
@@ -149,7 +149,7 @@ def test_database_lost_mid_dispatch_batch_submits_each_job_once(outage: Database
     for _ in range(3):
         document_id = ready_document(OPERATOR.user_id, "text to embed")
         with session_scope() as session:
-            job, _ = service.create_job(
+            job, _ = creation.create_job(
                 session,
                 OPERATOR,
                 JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),

@@ -20,7 +20,7 @@ from lotabots.config import JobSettings
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
 from lotabots.documents.models import Document
-from lotabots.jobs import dispatch, service
+from lotabots.jobs import creation, dispatch, lifecycle, queueing
 from lotabots.jobs.backends.batch import job_name
 from lotabots.jobs.models import Job
 from lotabots.jobs.schemas import JobCreate
@@ -61,13 +61,13 @@ def _use_backend(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 def _new_job(document_id: str | None = None) -> str:
     document_id = document_id or ready_document(OPERATOR.user_id, TEXT)
     with session_scope() as session:
-        job, _ = service.create_job(
+        job, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
         )
         job_id = job.id
-    service.enqueue(job_id)
+    queueing.enqueue(job_id)
     return job_id
 
 
@@ -336,7 +336,7 @@ def test_a_job_cancelled_during_submission_is_stopped_on_the_backend(monkeypatch
     def submit_then_cancel(self: Any, spec: JobSpec) -> str:
         handle = original_submit(self, spec)
         with session_scope() as session:
-            service.cancel_job(session, OPERATOR, spec.job_id)
+            lifecycle.cancel_job(session, OPERATOR, spec.job_id)
         return handle
 
     monkeypatch.setattr(modal_backend.ModalBackend, "submit", submit_then_cancel)

@@ -21,11 +21,11 @@ from lotabots.db import session_scope
 from lotabots.db.base import utcnow
 from lotabots.embeddings import vectors
 from lotabots.embeddings.models import ChunkEmbedding, DocumentEmbedding
+from lotabots.jobs import creation, results
 from lotabots.jobs import repository as repo
-from lotabots.jobs import results, service
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import JobCreate
-from lotabots.jobs.spec import job_prefix
+from lotabots.storage_keys import job_prefix
 from tests.support.api import FakeLambdaContext, load_function
 from tests.support.jobs import (
     OPERATOR,
@@ -56,7 +56,7 @@ def _dispatched_job(
 ) -> tuple[str, str]:
     document_id = ready_document(OPERATOR.user_id, "text to embed")
     with session_scope() as session:
-        job, _ = service.create_job(
+        job, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate(
@@ -227,7 +227,7 @@ def test_an_older_version_never_overwrites_a_newer_one() -> None:
     new_job, document_id = _dispatched_job(version=2)
     assert _results(_completed(write_embed_artifacts(new_job, document_id, unit_vectors(2, seed=5)))) == []
     with session_scope() as session:
-        old, _ = service.create_job(
+        old, _ = creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate(
@@ -349,7 +349,7 @@ def test_stale_queued_jobs_are_requeued_and_ancient_ones_failed() -> None:
     ids = []
     with session_scope() as session:
         for _ in range(2):
-            job, _ = service.create_job(
+            job, _ = creation.create_job(
                 session,
                 OPERATOR,
                 JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
@@ -432,7 +432,7 @@ def test_finished_jobs_and_each_poll_publish_the_dashboard_metrics(
 
     _dispatched_job(handle="fc-other")
     with session_scope() as session:
-        service.create_job(
+        creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate(

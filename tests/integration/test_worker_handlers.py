@@ -28,8 +28,8 @@ from lotabots.alerts import flush
 from lotabots.alerts.models import Alert, AlertDelivery, AlertNotification
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
+from lotabots.jobs import creation as job_creation
 from lotabots.jobs import repository as jobs_repository
-from lotabots.jobs import service as jobs_service
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import JobCreate
 from lotabots.observability import logger
@@ -189,7 +189,7 @@ def test_job_dispatch__dispatch_requests_and_document_ingested_events(
     _use_batch(monkeypatch)
     document_id = ready_document(OPERATOR.user_id, "text to embed " * 20)
     with session_scope() as session:
-        job, _ = jobs_service.create_job(
+        job, _ = job_creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate({"type": "embed", "input": {"document_id": document_id}}),
@@ -219,7 +219,7 @@ def test_job_dispatch__dispatch_requests_and_document_ingested_events(
 def _dispatched_job(backend: str, handle: str) -> str:
     document_id = ready_document(OPERATOR.user_id, "text to embed")
     with session_scope() as session:
-        job, _ = jobs_service.create_job(
+        job, _ = job_creation.create_job(
             session,
             OPERATOR,
             JobCreate.model_validate(

@@ -9,8 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from lotabots import audit, aws, config
-from lotabots.audit import anchors
+from lotabots import audit, aws, config, storage_keys
 from lotabots.audit.chain import GENESIS, digest
 from lotabots.audit.models import AuditEntry
 from lotabots.config import AuditSettings
@@ -57,7 +56,7 @@ def bucket() -> str:
 
 
 def anchor_keys() -> list[str]:
-    listed = aws.client("s3").list_object_versions(Bucket=bucket(), Prefix=anchors.PREFIX)
+    listed = aws.client("s3").list_object_versions(Bucket=bucket(), Prefix=storage_keys.AUDIT_ANCHORS_PREFIX)
     return sorted(v["Key"] for v in listed.get("Versions", []))
 
 

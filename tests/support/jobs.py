@@ -16,7 +16,8 @@ from lotabots.db import session_scope
 from lotabots.db.base import new_id
 from lotabots.documents import repository as documents_repository
 from lotabots.documents.models import Document, DocumentStatus
-from lotabots.jobs.spec import REPORT_NAME, RESULT_NAME, job_prefix, s3_uri
+from lotabots.jobs.spec import s3_uri
+from lotabots.storage_keys import REPORT_NAME, RESULT_NAME, document_key, job_prefix
 
 OPERATOR = Principal(user_id="operator-1", email="op@example.com", role=Role.OPERATOR)
 ADMIN = Principal(user_id="admin-1", email="admin@example.com", role=Role.ADMIN)
@@ -39,7 +40,7 @@ def ready_document(
             size_bytes=len(text.encode()),
             status=status,
             version=1,
-            object_key=f"documents/{owner_id}/{document_id}/1",
+            object_key=document_key(owner_id, document_id, 1),
         )
         documents_repository.add(session, document)
         documents_repository.set_text(session, document_id, text)

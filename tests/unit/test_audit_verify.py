@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from lotabots.audit.anchors import Anchor, AnchorListing, anchor_key
+from lotabots.audit.anchors import Anchor, AnchorListing
 from lotabots.audit.chain import GENESIS, ChainRow, digest
 from lotabots.audit.schemas import VerifyResult
 from lotabots.audit.verify import verify_rows
+from lotabots.storage_keys import anchor_key
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MAX_AGE = timedelta(hours=1)

@@ -388,25 +388,35 @@ def test_lambda_context_carries_the_functions_name_memory_and_timeout(gateway: G
 # --- OpenAPI and docs -----------------------------------------------------------------
 
 
-def test_openapi_merges_the_api_functions_and_marks_protected_operations(db: str) -> None:
+def _docs_gateway() -> Gateway:
     from devstack import runtime
 
-    module = runtime.load_module("aiops")
     registry = Registry()
-    registry.functions["aiops"] = LocalFunction(topology.function("aiops"), module.lambda_handler, module)
-    gateway = Gateway(registry, authorizer=None)
+    for name in ("aiops", "api_docs"):
+        module = runtime.load_module(name)
+        registry.functions[name] = LocalFunction(topology.function(name), module.lambda_handler, module)
+    return Gateway(registry, authorizer=None)
+
+
+def test_openapi_is_served_by_the_api_docs_function_as_in_aws(db: str) -> None:
+    """/openapi.json goes to the api_docs function like any public route: the merged document,
+    protected operations marked, public ones not."""
+    gateway = _docs_gateway()
     response = gateway.handle(_request("GET", "/openapi.json"))
-    assert response.status == 200
+    assert response.status == 200 and response.function == "api_docs"
     document = json.loads(response.body)
-    assert "/health" in document["paths"]
+    assert "/health" in document["paths"] and "/auth/me" in document["paths"]
     assert "security" not in document["paths"]["/health"]["get"]  # public
+    assert "security" in document["paths"]["/auth/me"]["get"]
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert scheme == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     health = gateway.handle(_request("GET", "/health"))
     assert health.status == 200 and json.loads(health.body)["status"] == "ok"
 
 
-def test_docs_serve_swagger_ui_from_local_assets(gateway: Gateway) -> None:
+def test_docs_serve_swagger_ui_from_local_assets(db: str) -> None:
+    """Swagger UI and its assets come from the api_docs function, nothing from a CDN."""
+    gateway = _docs_gateway()
     page = gateway.handle(_request("GET", "/docs"))
     assert page.status == 200
     assert (page.header("Content-Type") or "").startswith("text/html")

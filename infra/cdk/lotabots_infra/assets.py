@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ PACKAGE_DIR = CORE_DIR / "lotabots"
 REQUIREMENTS_FILE = CORE_DIR / "requirements.txt"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 BUILD_DIR = REPO_ROOT / "build" / "layers"
+FUNCTIONS_BUILD_DIR = REPO_ROOT / "build" / "functions"
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64
@@ -177,8 +178,44 @@ def dependency_layer_code(extras: tuple[str, ...] = ()) -> lambda_.Code:
     )
 
 
-def function_code(code_dir: str) -> lambda_.Code:
+def openapi_document() -> dict[str, bytes]:
+    """The merged OpenAPI document, built from the API functions of this checkout."""
+    import json
+
+    from lotabots import openapi
+
+    document = openapi.repository_document(REPO_ROOT)
+    return {"openapi.json": json.dumps(document, separators=(",", ":"), sort_keys=True).encode()}
+
+
+# Files made at synth time and shipped next to a function's handler.
+GENERATED_FILES: Mapping[str, Callable[[], dict[str, bytes]]] = {"api_docs": openapi_document}
+
+
+def function_code(code_dir: str, generated: Mapping[str, bytes] | None = None) -> lambda_.Code:
+    """A function's directory as its asset; with `generated` files, a copy of it that adds them
+    (under build/functions/, named by content, so concurrent synths never share a half-written one)."""
     path = REPO_ROOT / code_dir
     if not (path / "app.py").is_file():
         raise FileNotFoundError(f"{code_dir}/app.py is missing: every topology function needs its handler")
+    if generated:
+        digest = hashlib.sha256()
+        for name, data in sorted(generated.items()):
+            digest.update(name.encode() + b"\0" + data)
+        staged = FUNCTIONS_BUILD_DIR / f"{path.name}-{digest.hexdigest()[:16]}"
+        if not staged.is_dir():
+            partial = Path(tempfile.mkdtemp(prefix=f"{path.name}-", dir=_ensure(FUNCTIONS_BUILD_DIR)))
+            shutil.copytree(path, partial, ignore=_IGNORED, dirs_exist_ok=True)
+            for name, data in generated.items():
+                (partial / name).write_bytes(data)
+            try:
+                partial.rename(staged)
+            except OSError:  # another synth staged the same content first
+                shutil.rmtree(partial, ignore_errors=True)
+        path = staged
     return lambda_.Code.from_asset(str(path), exclude=FUNCTION_EXCLUDES)
+
+
+def _ensure(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

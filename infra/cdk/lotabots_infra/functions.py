@@ -199,7 +199,10 @@ class Functions(Construct):
                 runtime=assets.RUNTIME,
                 architecture=assets.ARCHITECTURE,
                 handler=spec.handler,
-                code=assets.function_code(spec.code_dir),
+                code=assets.function_code(
+                    spec.code_dir,
+                    assets.GENERATED_FILES[spec.name]() if spec.name in assets.GENERATED_FILES else None,
+                ),
                 layers=[self._layer(needs.extras)],
                 memory_size=spec.memory_mb,
                 timeout=Duration.seconds(spec.timeout_s),

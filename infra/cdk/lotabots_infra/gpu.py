@@ -26,10 +26,11 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lotabots.config import CoreSettings
+from lotabots.storage_keys import JOBS_PREFIX
 from lotabots_infra.network import Network
 from lotabots_infra.profiles import env_name
 from lotabots_infra.settings import StageSettings
-from lotabots_infra.storage import ARTIFACTS_PREFIX, Storage
+from lotabots_infra.storage import Storage
 
 JOB_TIMEOUT = Duration.hours(2)
 JOB_VCPUS = 4
@@ -102,7 +103,7 @@ class GpuBatch(Construct):
         self.job_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                resources=[storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")],
+                resources=[storage.artifacts.arn_for_objects(f"{JOBS_PREFIX}*")],
             )
         )
         stack = Stack.of(self)

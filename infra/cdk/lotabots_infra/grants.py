@@ -24,17 +24,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 
-from lotabots.audit.anchors import PREFIX as AUDIT_ANCHOR_PREFIX
-from lotabots.config import AIOpsSettings, DocumentSettings
 from lotabots.jobs.backends.batch import STAGE_TAG
+from lotabots.storage_keys import (
+    AIOPS_PREFIX,
+    AUDIT_ANCHORS_PREFIX,
+    DOCUMENTS_PREFIX,
+    JOBS_PREFIX,
+    QUARANTINE_PREFIX,
+)
 from lotabots_infra.data import Database, Tables
 from lotabots_infra.gpu import GpuBatch
 from lotabots_infra.messaging import Messaging
 from lotabots_infra.secrets import SecretsAndParameters
-from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX, Storage
+from lotabots_infra.storage import Storage
 
-QUARANTINE_PREFIX = str(DocumentSettings.model_fields["quarantine_prefix"].default)
-AIOPS_PREFIX = str(AIOpsSettings.model_fields["prefix"].default)
 # The inventory parameter (`settings.path(AIOPS_INVENTORY)`) the stack writes for the AIOps schedules.
 AIOPS_INVENTORY = "aiops/inventory"
 
@@ -197,12 +200,12 @@ def documents_ingest_objects(r: Resources, fn: lambda_.Function) -> None:
 
 def artifacts_stage_inputs(r: Resources, fn: lambda_.Function) -> None:
     """Dispatch stages a job's input (the document text) at `jobs/<job id>/input.txt`."""
-    _allow(fn, ["s3:PutObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
+    _allow(fn, ["s3:PutObject"], [r.storage.artifacts.arn_for_objects(f"{JOBS_PREFIX}*")])
 
 
 def artifacts_read(r: Resources, fn: lambda_.Function) -> None:
     """Results reads `report.json`, `result.json` and the outputs they name under `jobs/<job id>/`."""
-    _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{ARTIFACTS_PREFIX}*")])
+    _allow(fn, ["s3:GetObject"], [r.storage.artifacts.arn_for_objects(f"{JOBS_PREFIX}*")])
 
 
 def _batch_jobs_arn(r: Resources) -> str:
@@ -255,7 +258,7 @@ def list_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
 
 def write_audit_anchors(r: Resources, fn: lambda_.Function) -> None:
     """New anchors only (If-None-Match: *); Object Lock keeps every stored version."""
-    _allow(fn, ["s3:PutObject"], [r.storage.audit_anchors.arn_for_objects(f"{AUDIT_ANCHOR_PREFIX}*")])
+    _allow(fn, ["s3:PutObject"], [r.storage.audit_anchors.arn_for_objects(f"{AUDIT_ANCHORS_PREFIX}*")])
 
 
 def _stage_path_arn(r: Resources, suffix: str) -> str:
@@ -337,6 +340,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "authorizer": (read_jwks, read_revocations),
     "auth": (database, rate_limit_table, read_signing_keys, write_revocations),
     "aiops": (database, aiops_read_objects),
+    # Serves what it was deployed with: no AWS calls, no database.
+    "api_docs": (),
     # Deploy-time bootstrap: migrations, then the signing keyset + JWKS (`keys.ensure_signing_keys`).
     "migrate": (database, write_signing_keys, write_jwks, write_revocations, write_model_signing_key),
     "documents": (database, documents_api_objects, list_documents_bucket),

@@ -16,8 +16,13 @@ from aws_cdk import CfnResource, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-from lotabots_infra.grants import AIOPS_PREFIX, AUDIT_ANCHOR_PREFIX, QUARANTINE_PREFIX
-from lotabots_infra.storage import ARTIFACTS_PREFIX, DOCUMENTS_PREFIX
+from lotabots.storage_keys import (
+    AIOPS_PREFIX,
+    AUDIT_ANCHORS_PREFIX,
+    DOCUMENTS_PREFIX,
+    JOBS_PREFIX,
+    QUARANTINE_PREFIX,
+)
 
 if TYPE_CHECKING:
     from lotabots_infra.stack import LotaBotsStack
@@ -108,7 +113,7 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
             ),
         },
     )
-    artifacts = _object_wildcard(stack.storage.artifacts, ARTIFACTS_PREFIX)
+    artifacts = _object_wildcard(stack.storage.artifacts, JOBS_PREFIX)
     acknowledge(
         fns.roles["job_dispatch"],
         {artifacts: "Dispatch writes each GPU job's input to jobs/<job id>/input.txt, one prefix per job"},
@@ -133,7 +138,7 @@ def acknowledge_stack(stack: LotaBotsStack) -> None:
     acknowledge(
         fns.roles["audit_anchor"],
         {
-            _object_wildcard(stack.storage.audit_anchors, AUDIT_ANCHOR_PREFIX): (
+            _object_wildcard(stack.storage.audit_anchors, AUDIT_ANCHORS_PREFIX): (
                 "The anchoring schedule writes one new object per anchored head, "
                 "audit-anchors/<entries>-<head hash>.json; keys are not known in advance"
             )

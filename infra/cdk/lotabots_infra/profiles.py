@@ -42,6 +42,8 @@ PROFILES: Mapping[str, FunctionProfile] = {
     "auth": FunctionProfile(settings=(AuthSettings,)),
     # Health and the AIOps reads (presigned chart and report URLs from the state bucket).
     "aiops": FunctionProfile(settings=(AIOpsSettings,)),
+    # Serves the OpenAPI document it was deployed with: no database, no VPC.
+    "api_docs": FunctionProfile(database=False),
     # Also creates the model-signing key on deploy (attestation).
     "migrate": FunctionProfile(settings=(AttestationSettings,)),
     "documents": FunctionProfile(settings=(DocumentSettings,)),

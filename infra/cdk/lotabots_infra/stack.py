@@ -22,12 +22,13 @@ from lotabots.config import (
     DocumentSettings,
     JobSettings,
 )
+from lotabots.storage_keys import DOCUMENTS_PREFIX, QUARANTINE_PREFIX
 from lotabots_infra import nag
 from lotabots_infra.api import AUTHORIZER_CACHE, REVOCATIONS_CACHE, Api
 from lotabots_infra.data import DB_NAME, Database, Tables
 from lotabots_infra.functions import Functions
 from lotabots_infra.gpu import GpuBatch
-from lotabots_infra.grants import AIOPS_INVENTORY, QUARANTINE_PREFIX, Resources
+from lotabots_infra.grants import AIOPS_INVENTORY, Resources
 from lotabots_infra.messaging import Messaging
 from lotabots_infra.network import Network
 from lotabots_infra.observability import Observability
@@ -35,7 +36,7 @@ from lotabots_infra.profiles import env_name
 from lotabots_infra.releases import Releases
 from lotabots_infra.secrets import SecretsAndParameters
 from lotabots_infra.settings import StageSettings
-from lotabots_infra.storage import DOCUMENTS_PREFIX, Storage
+from lotabots_infra.storage import Storage
 
 MIGRATION_FUNCTION = "migrate"
 AUTHORIZER_FUNCTION = "authorizer"

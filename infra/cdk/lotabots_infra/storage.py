@@ -11,15 +11,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lotabots.config import DocumentSettings
+from lotabots.storage_keys import ACCESS_LOG_PREFIXES, JOBS_PARTIAL_PREFIX, QUARANTINE_PREFIX
 from lotabots_infra.settings import StageSettings
-
-DOCUMENTS_PREFIX = "documents/"
-ARTIFACTS_PREFIX = "jobs/"
-# GPU jobs upload large outputs here first and copy them to their final key once complete
-# (`gpu_jobs.artifacts.PARTIAL_ROOT`); what a crashed job leaves behind expires.
-ARTIFACTS_PARTIAL_PREFIX = "jobs/.partial/"
-
 
 # Every bucket: SSE-S3, versioned, TLS only, no public access, kept when the stack is deleted.
 SECURE_BUCKET: dict[str, Any] = {
@@ -47,7 +40,6 @@ def _version_housekeeping(rule_id: str) -> list[s3.LifecycleRule]:
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
         super().__init__(scope, construct_id)
-        quarantine_prefix = str(DocumentSettings.model_fields["quarantine_prefix"].default)
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -66,7 +58,7 @@ class Storage(Construct):
             "Documents",
             **SECURE_BUCKET,
             server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="documents/",
+            server_access_logs_prefix=ACCESS_LOG_PREFIXES["documents"],
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
@@ -79,7 +71,7 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-quarantine",
-                    prefix=quarantine_prefix,
+                    prefix=QUARANTINE_PREFIX,
                     expiration=Duration.days(30),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
@@ -92,11 +84,12 @@ class Storage(Construct):
             "Artifacts",
             **SECURE_BUCKET,
             server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
+            server_access_logs_prefix=ACCESS_LOG_PREFIXES["artifacts"],
             lifecycle_rules=[
                 s3.LifecycleRule(
+                    # What a crashed GPU job left before promoting its outputs expires.
                     id="expire-partial-uploads",
-                    prefix=ARTIFACTS_PARTIAL_PREFIX,
+                    prefix=JOBS_PARTIAL_PREFIX,
                     expiration=Duration.days(1),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
@@ -119,7 +112,7 @@ class Storage(Construct):
                 Duration.days(settings.audit_anchor_retention_days)
             ),
             server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="audit-anchors/",
+            server_access_logs_prefix=ACCESS_LOG_PREFIXES["audit_anchors"],
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)

@@ -47,6 +47,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/aiops/anomalies"): OPERATORS_AND_AUDITORS,
     ("GET", "/aiops/forecasts"): OPERATORS_AND_AUDITORS,
     ("GET", "/aiops/reports/latest"): OPERATORS_AND_AUDITORS,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/{asset}"): PUBLIC,
     # auth
     ("POST", "/auth/register"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,

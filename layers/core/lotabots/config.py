@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lotabots import storage_keys
+
 S = TypeVar("S", bound="EnvSettings")
 
 
@@ -113,7 +115,7 @@ class DocumentSettings(EnvSettings):
     download_url_ttl_seconds: int = Field(300, alias="DOCUMENT_DOWNLOAD_TTL_SECONDS", gt=0)
     # Rejected uploads are moved under this prefix (kept for review, expired by a lifecycle rule);
     # an empty prefix deletes them outright.
-    quarantine_prefix: str = Field("quarantine/", alias="DOCUMENT_QUARANTINE_PREFIX")
+    quarantine_prefix: str = Field(storage_keys.QUARANTINE_PREFIX, alias="DOCUMENT_QUARANTINE_PREFIX")
     max_text_chars: int = Field(1_000_000, alias="DOCUMENT_MAX_TEXT_CHARS", gt=0)
     max_metadata_keys: int = Field(32, alias="DOCUMENT_MAX_METADATA_KEYS", gt=0)
     max_metadata_bytes: int = Field(2048, alias="DOCUMENT_MAX_METADATA_BYTES", gt=0)
@@ -221,7 +223,7 @@ class AIOpsSettings(EnvSettings):
     # Learned state (miner, detectors, checkpoints, open findings), charts and reports: a versioned
     # bucket (the artifacts bucket) under this prefix.
     bucket: str = Field("lotabots-artifacts", alias="AIOPS_BUCKET")
-    prefix: str = Field("aiops/", alias="AIOPS_PREFIX")
+    prefix: str = Field(storage_keys.AIOPS_PREFIX, alias="AIOPS_PREFIX")
     # What the stack deployed, as JSON in one SSM parameter ({"functions": {name: {"function_name",
     # "log_group"}}, "queue_prefix": ...}); unset (local stack): topology names, /aws/lambda/<name>.
     inventory_parameter: str | None = Field(None, alias="AIOPS_INVENTORY_PARAMETER")

@@ -9,19 +9,27 @@ shared HTTP layer adds to every route, which no single resolver can know:
   can be unavailable), all in the common `ErrorResponse` shape — replacing Powertools' own
   `HTTPValidationError` 422, which this platform never sends.
 
-The local gateway serves it at `/openapi.json`; the API fuzz tests check responses against it.
+It is built from the functions' resolvers wherever they can all be imported: at synth time
+(the CDK app bundles it with the `api_docs` function, which serves it at `/openapi.json` with
+Swagger UI at `/docs` in every stage) and, without a bundled copy, from the functions in this
+checkout (the local stack, tests). The API fuzz tests check responses against it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from lotabots import access
+from lotabots import access, topology
 
+TITLE = "LotaBots Serverless API"
+DESCRIPTION = "Every route of the platform's API functions, with the roles each one needs (x-roles)."
 BEARER_SCHEME = "bearerAuth"
 ERROR_SCHEMA = "ErrorResponse"
 
@@ -102,3 +110,31 @@ def annotate(document: dict[str, Any]) -> None:
                     "description": declared.get("description") or description,
                     "content": error_content,
                 }
+
+
+def function_apps(root: Path) -> list[Any]:
+    """The resolver (`app`) of every API function under `root`, each imported from its own
+    `functions/<name>/app.py` as Lambda does (one module per function)."""
+    apps = []
+    for spec in topology.api_functions():
+        module_name = f"lotabots_openapi_{spec.name}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            path = root / spec.code_dir / "app.py"
+            loader_spec = importlib.util.spec_from_file_location(module_name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[module_name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+        apps.append(module.app)
+    return apps
+
+
+def repository_document(root: Path, *, version: str = "1") -> dict[str, Any]:
+    """The merged document of the API functions in the checkout at `root`."""
+    return merged_document(function_apps(root), title=TITLE, version=version, description=DESCRIPTION)

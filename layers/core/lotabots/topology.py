@@ -168,6 +168,14 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_s=10,
     ),
     Function(
+        "api_docs",
+        "api",
+        "The OpenAPI document and Swagger UI (public)",
+        routes=("/openapi.json", "/docs"),
+        memory_mb=256,
+        timeout_s=10,
+    ),
+    Function(
         "migrate",
         "migration",
         "Applies Alembic migrations on deploy",

@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from lotabots import aws
+from lotabots import aws, retry
 from lotabots import config as settings_module
 from lotabots.alerts import configuration, repository
 from lotabots.alerts.configuration import AlertsConfig, Route
@@ -59,7 +59,6 @@ ANNOTATION_PAYLOAD_LIMIT = 4000  # per annotation value kept in a notification (
 # The flush schedule runs every minute: notifications due before the next run are sent now,
 # delayed by SQS (at most 15 minutes) to their due time.
 RESEND_LOOKAHEAD = timedelta(seconds=60)
-MAX_SQS_DELAY_S = 900
 
 
 def notification_id(group_id: str, version: int) -> str:
@@ -333,7 +332,7 @@ def resend_due(*, now: datetime | None = None, limit: int = 500) -> int:
         due = repository.due_notifications(session, now + RESEND_LOOKAHEAD, limit)
     if not due:
         return 0
-    delays = {nid: min(MAX_SQS_DELAY_S, max(0, math.ceil((at - now).total_seconds()))) for nid, at in due}
+    delays = {nid: retry.send_delay(math.ceil((at - now).total_seconds())) for nid, at in due}
     sent = set(_send(list(delays.items())))
     after = timedelta(seconds=settings.notify_resend_after_s)
     with session_scope() as session:

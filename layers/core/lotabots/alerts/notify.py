@@ -49,6 +49,7 @@ from urllib.error import URLError
 from slack_sdk.errors import SlackApiError
 
 from lotabots import config as settings_module
+from lotabots import retry
 from lotabots.alerts import repository, slack
 from lotabots.config import AlertSettings
 from lotabots.db import new_id, session_scope, utcnow
@@ -98,11 +99,12 @@ class _Claim:
 
 
 def retry_delay(attempt: int, retry_after: int | None = None) -> int:
-    """Seconds until a failed notification is tried again: base * 2^(attempt - 1), capped, and
-    never sooner than Slack's Retry-After."""
+    """Seconds until a failed notification is tried again (`lotabots.retry.backoff_seconds` with
+    the ALERTS_NOTIFY_RETRY_* settings), never sooner than Slack's Retry-After."""
     settings = settings_module.load(AlertSettings)
-    backoff = min(settings.notify_retry_base_s * 2 ** (max(1, attempt) - 1), settings.notify_retry_max_s)
-    return int(max(backoff, retry_after or 0))
+    return retry.backoff_seconds(
+        attempt, base_s=settings.notify_retry_base_s, cap_s=settings.notify_retry_max_s, at_least=retry_after
+    )
 
 
 def _record(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from lotabots import pagination
 from lotabots.alerts.models import (
     Alert,
     AlertDelivery,
@@ -113,12 +114,6 @@ def _active_clause(now: datetime) -> Any:
     return or_(Alert.ends_at.is_(None), Alert.ends_at > now)
 
 
-def active_alerts(session: Session, now: datetime) -> list[Alert]:
-    return list(
-        session.scalars(select(Alert).where(_active_clause(now)).order_by(Alert.starts_at.desc(), Alert.id))
-    )
-
-
 def firing_labels(
     session: Session, now: datetime, severities: frozenset[str] | None = None
 ) -> list[tuple[str, dict[str, str]]]:
@@ -129,17 +124,32 @@ def firing_labels(
     return [(fp, labels) for fp, labels in session.execute(query)]
 
 
-def resolved_alerts(
-    session: Session, now: datetime, *, severity: str | None, limit: int, offset: int
-) -> tuple[list[Alert], int]:
-    where = [Alert.ends_at.is_not(None), Alert.ends_at <= now]
+def list_alerts(
+    session: Session,
+    now: datetime,
+    *,
+    state: str,
+    severity: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Alert]:
+    """Newest first (starts_at, id), keyset-paginated. `state` narrows what SQL can tell
+    (resolved or not, acknowledged or not); silenced/inhibited need the service's mute context."""
+    where: list[Any] = []
+    if state == "resolved":
+        where += [Alert.ends_at.is_not(None), Alert.ends_at <= now]
+    elif state != "all":
+        where.append(_active_clause(now))
+    if state == "firing":
+        where.append(Alert.acknowledged_at.is_(None))
+    elif state == "acknowledged":
+        where.append(Alert.acknowledged_at.is_not(None))
     if severity:
         where.append(Alert.severity == severity)
-    total = session.scalar(select(func.count()).select_from(Alert).where(*where)) or 0
-    rows = session.scalars(
-        select(Alert).where(*where).order_by(Alert.ends_at.desc(), Alert.id).limit(limit).offset(offset)
-    )
-    return list(rows), int(total)
+    if after is not None:
+        where.append(pagination.after(session, Alert.starts_at, Alert.id, after))
+    query = select(Alert).where(*where).order_by(Alert.starts_at.desc(), Alert.id.desc()).limit(limit)
+    return list(session.scalars(query))
 
 
 # --- groups ---------------------------------------------------------------------------------
@@ -600,14 +610,21 @@ def add_delivery(session: Session, row: dict[str, Any]) -> None:
     session.execute(insert(AlertDelivery), [row])
 
 
-def deliveries_for_alert(session: Session, alert_id: str) -> list[tuple[AlertDelivery, str]]:
-    rows = session.execute(
+def deliveries_for_alert(
+    session: Session, alert_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[tuple[AlertDelivery, str]]:
+    """Oldest first (at, id), keyset-paginated."""
+    query = (
         select(AlertDelivery, AlertNotification.kind)
         .join(AlertNotification, AlertNotification.id == AlertDelivery.notification_id)
         .join(AlertNotificationItem, AlertNotificationItem.notification_id == AlertNotification.id)
         .where(AlertNotificationItem.alert_id == alert_id)
-        .order_by(AlertDelivery.at, AlertDelivery.attempt)
     )
+    if after is not None:
+        query = query.where(
+            pagination.after(session, AlertDelivery.at, AlertDelivery.id, after, descending=False)
+        )
+    rows = session.execute(query.order_by(AlertDelivery.at, AlertDelivery.id).limit(limit))
     return [(delivery, kind) for delivery, kind in rows]
 
 
@@ -618,5 +635,18 @@ def active_silences(session: Session, now: datetime) -> list[Silence]:
     return list(session.scalars(select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)))
 
 
-def list_silences(session: Session) -> list[Silence]:
-    return list(session.scalars(select(Silence).order_by(Silence.ends_at.desc(), Silence.id)))
+def list_silences(
+    session: Session, now: datetime, *, state: str | None, after: tuple[datetime, str] | None, limit: int
+) -> list[Silence]:
+    """Latest-ending first (ends_at, id), keyset-paginated; `state` as of `now`."""
+    where: list[Any] = []
+    if state == "pending":
+        where.append(Silence.starts_at > now)
+    elif state == "active":
+        where += [Silence.starts_at <= now, Silence.ends_at > now]
+    elif state == "expired":
+        where.append(Silence.ends_at <= now)
+    if after is not None:
+        where.append(pagination.after(session, Silence.ends_at, Silence.id, after))
+    query = select(Silence).where(*where).order_by(Silence.ends_at.desc(), Silence.id.desc()).limit(limit)
+    return list(session.scalars(query))

@@ -128,9 +128,8 @@ class AlertOut(BaseModel):
 
 
 class AlertList(BaseModel):
-    alerts: list[AlertOut]
-    total: int
-    next_offset: int | None
+    items: list[AlertOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` to get the next page")
 
 
 class AlertActionIn(_In):
@@ -201,7 +200,8 @@ class SilenceOut(BaseModel):
 
 
 class SilenceList(BaseModel):
-    silences: list[SilenceOut]
+    items: list[SilenceOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` to get the next page")
 
 
 class DeliveryOut(BaseModel):
@@ -220,4 +220,5 @@ class DeliveryOut(BaseModel):
 
 class DeliveryList(BaseModel):
     alert_id: str
-    deliveries: list[DeliveryOut]
+    items: list[DeliveryOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` to get the next page")

@@ -42,6 +42,7 @@ from lotabots.alerts.schemas import (
 from lotabots.db.base import new_id, utcnow
 from lotabots.errors import Conflict, NotFound
 from lotabots.observability import logger
+from lotabots.pagination import decode_time_cursor, encode_cursor, page
 
 # --- ingest -------------------------------------------------------------------------------
 
@@ -280,43 +281,49 @@ def _alert_out(alert: Alert, now: datetime, ctx: MuteContext | None) -> AlertOut
     )
 
 
+# A filtered page (silenced, inhibited) reads at most this many rows; when they run out first
+# the page is short and `next_cursor` carries on from the last row read.
+MAX_ROWS_PER_PAGE = 1000
+_MUTE_STATES = frozenset({"firing", "acknowledged", "silenced", "inhibited"})
+
+
 def list_alerts(
     session: Session,
     *,
     state: AlertStateFilter = "active",
     severity: str | None = None,
     limit: int = 100,
-    offset: int = 0,
+    cursor: str | None = None,
     now: datetime | None = None,
 ) -> AlertList:
-    """Alerts by state; `active` is everything not resolved, `all` adds the resolved ones."""
+    """Alerts by state, newest first; `active` is everything not resolved, `all` adds the
+    resolved ones. SQL narrows by resolved/acknowledged/severity and pages by keyset; whether an
+    alert is silenced or inhibited is decided here, against the silences and inhibition rules
+    in force, reading further pages until this one is full or MAX_ROWS_PER_PAGE rows were read."""
     now = now or utcnow()
-    if state == "resolved":
-        rows, total = repository.resolved_alerts(session, now, severity=severity, limit=limit, offset=offset)
-        alerts = [_alert_out(a, now, None) for a in rows]
-        return AlertList(alerts=alerts, total=total, next_offset=_next(offset, limit, total))
-    ctx = mute_context(session, now)
-    active = [
-        _alert_out(a, now, ctx)
-        for a in repository.active_alerts(session, now)
-        if severity is None or a.severity == severity
-    ]
-    if state not in ("active", "all"):
-        active = [a for a in active if a.state == state]
-    page = active[offset : offset + limit]
-    if state != "all":
-        return AlertList(alerts=page, total=len(active), next_offset=_next(offset, limit, len(active)))
-    resolved_offset = max(0, offset - len(active))
-    resolved_rows, resolved_total = repository.resolved_alerts(
-        session, now, severity=severity, limit=max(0, limit - len(page)), offset=resolved_offset
-    )
-    page += [_alert_out(a, now, None) for a in resolved_rows]
-    total = len(active) + resolved_total
-    return AlertList(alerts=page, total=total, next_offset=_next(offset, limit, total))
-
-
-def _next(offset: int, limit: int, total: int) -> int | None:
-    return offset + limit if offset + limit < total else None
+    after = decode_time_cursor(cursor) if cursor else None
+    ctx = None if state == "resolved" else mute_context(session, now)
+    found: list[tuple[AlertOut, tuple[datetime, str]]] = []
+    read = 0
+    more = True
+    while more and len(found) <= limit and read < MAX_ROWS_PER_PAGE:
+        rows = repository.list_alerts(
+            session, now, state=state, severity=severity, after=after, limit=limit + 1
+        )
+        read += len(rows)
+        more = len(rows) > limit
+        for alert in rows:
+            after = (alert.starts_at, alert.id)
+            out = _alert_out(alert, now, ctx)
+            if state not in _MUTE_STATES or out.state == state:
+                found.append((out, after))
+                if len(found) > limit:
+                    break
+    if len(found) > limit:
+        next_cursor: str | None = encode_cursor(*found[limit - 1][1])
+    else:
+        next_cursor = encode_cursor(*after) if more and after is not None else None
+    return AlertList(items=[out for out, _ in found[:limit]], next_cursor=next_cursor)
 
 
 def _require_alert(session: Session, alert_id: str) -> Alert:
@@ -384,12 +391,17 @@ def resolve(
     return _alert_out(alert, now, None)
 
 
-def deliveries(session: Session, alert_id: str) -> DeliveryList:
+def deliveries(
+    session: Session, alert_id: str, *, limit: int = 100, cursor: str | None = None
+) -> DeliveryList:
+    """The delivery log of an alert, oldest first."""
     alert = _require_alert(session, alert_id)
-    rows = repository.deliveries_for_alert(session, alert.id)
+    after = decode_time_cursor(cursor) if cursor else None
+    rows = repository.deliveries_for_alert(session, alert.id, after=after, limit=limit + 1)
+    found, next_cursor = page(rows, limit, lambda row: (row[0].at, row[0].id))
     return DeliveryList(
         alert_id=alert.id,
-        deliveries=[
+        items=[
             DeliveryOut(
                 id=d.id,
                 notification_id=d.notification_id,
@@ -403,8 +415,9 @@ def deliveries(session: Session, alert_id: str) -> DeliveryList:
                 http_status=d.http_status,
                 at=d.at,
             )
-            for d, kind in rows
+            for d, kind in found
         ],
+        next_cursor=next_cursor,
     )
 
 
@@ -462,11 +475,19 @@ def create_silence(
 
 
 def list_silences(
-    session: Session, *, state: SilenceState | None = None, now: datetime | None = None
+    session: Session,
+    *,
+    state: SilenceState | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+    now: datetime | None = None,
 ) -> SilenceList:
+    """Silences in one state (or all), the latest-ending first."""
     now = now or utcnow()
-    found = [_silence_out(s, now) for s in repository.list_silences(session)]
-    return SilenceList(silences=[s for s in found if state is None or s.state == state])
+    after = decode_time_cursor(cursor) if cursor else None
+    rows = repository.list_silences(session, now, state=state, after=after, limit=limit + 1)
+    found, next_cursor = page(rows, limit, lambda s: (s.ends_at, s.id))
+    return SilenceList(items=[_silence_out(s, now) for s in found], next_cursor=next_cursor)
 
 
 def expire_silence(

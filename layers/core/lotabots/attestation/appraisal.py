@@ -41,8 +41,9 @@ from lotabots.config import AuthSettings
 from lotabots.db.base import as_utc, utcnow
 from lotabots.jobs.errors import ResultRejected
 from lotabots.jobs.models import Job
-from lotabots.jobs.spec import job_prefix, parse_s3_uri
+from lotabots.jobs.spec import parse_s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.storage_keys import job_prefix
 
 SOURCE = "lotabots.attestation"
 FAILED_EVENT = "AttestationFailed"

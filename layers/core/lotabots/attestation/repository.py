@@ -4,15 +4,14 @@ updates: only one of them moves the row."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from lotabots import pagination
 from lotabots.attestation.models import (
     Attestation,
     AttestationPolicy,
@@ -65,26 +64,10 @@ def finish(session: Session, attestation_id: str, **values: Any) -> bool:
     return moved
 
 
-def encode_cursor(created_at: datetime, row_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    at = datetime.fromisoformat(str(created))
-    return at, str(row_id)
-
-
 def _after(
     session: Session, query: Any, column: Any, id_column: Any, after: tuple[datetime, str] | None
 ) -> Any:
-    if after is None:
-        return query
-    created, row_id = after
-    created = db_time(session, created)
-    return query.where(or_(column < created, and_(column == created, id_column < row_id)))
+    return query if after is None else query.where(pagination.after(session, column, id_column, after))
 
 
 def list_attestations(
@@ -147,8 +130,16 @@ def policy(session: Session, name: str) -> AttestationPolicy | None:
     return session.get(AttestationPolicy, name)
 
 
-def policies(session: Session) -> Sequence[AttestationPolicy]:
-    return session.scalars(select(AttestationPolicy).order_by(AttestationPolicy.name)).all()
+def policies(session: Session, *, after: str | None, limit: int) -> Sequence[AttestationPolicy]:
+    """By name, keyset-paginated."""
+    query = select(AttestationPolicy)
+    if after is not None:
+        query = query.where(AttestationPolicy.name > after)
+    return session.scalars(query.order_by(AttestationPolicy.name).limit(limit)).all()
+
+
+def stored_policy_names(session: Session, names: Sequence[str]) -> set[str]:
+    return set(session.scalars(select(AttestationPolicy.name).where(AttestationPolicy.name.in_(names))))
 
 
 def pool(session: Session, name: str, *, for_update: bool = False) -> GpuPool | None:
@@ -157,8 +148,17 @@ def pool(session: Session, name: str, *, for_update: bool = False) -> GpuPool | 
     return session.get(GpuPool, name)
 
 
-def pools(session: Session) -> Sequence[GpuPool]:
+def all_pools(session: Session) -> Sequence[GpuPool]:
+    """Every pool (the re-attestation schedule walks them all; pools are few)."""
     return session.scalars(select(GpuPool).order_by(GpuPool.name)).all()
+
+
+def pools(session: Session, *, after: str | None, limit: int) -> Sequence[GpuPool]:
+    """By name, keyset-paginated."""
+    query = select(GpuPool)
+    if after is not None:
+        query = query.where(GpuPool.name > after)
+    return session.scalars(query.order_by(GpuPool.name).limit(limit)).all()
 
 
 def pool_jobs(session: Session, name: str, limit: int = 50) -> Sequence[Job]:

@@ -159,6 +159,7 @@ class PolicyOut(BaseModel):
 
 class PolicyList(BaseModel):
     items: list[PolicyOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` to get the next page")
 
 
 class VerdictSummary(BaseModel):
@@ -196,6 +197,7 @@ class PoolOut(BaseModel):
 
 class PoolList(BaseModel):
     items: list[PoolOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` to get the next page")
 
 
 class ModelOut(BaseModel):

@@ -45,10 +45,13 @@ from lotabots.attestation.schemas import (
 from lotabots.config import AttestationSettings
 from lotabots.db.base import as_utc, new_id, utcnow
 from lotabots.errors import Conflict, NotFound, UnprocessableEntity
+from lotabots.jobs import creation as job_creation
 from lotabots.jobs import service as jobs
 from lotabots.jobs.models import Job, JobStatus
-from lotabots.jobs.spec import job_prefix, s3_uri
+from lotabots.jobs.spec import s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.pagination import decode_cursor, decode_time_cursor, page
+from lotabots.storage_keys import job_input_key
 
 HARDWARE_JOB = "attest_hardware"
 MODEL_JOB = "attest_model"
@@ -98,13 +101,20 @@ def get_policy(session: Session, name: str) -> PolicyOut:
     return policy_out(name, policy, version, built_in, row)
 
 
-def list_policies(session: Session) -> PolicyList:
-    stored = {row.name: row for row in repo.policies(session)}
-    items = [policy_out(name, policy, 0, True) for name, policy in BUILT_IN.items() if name not in stored]
-    items += [
-        policy_out(r.name, Policy.model_validate(r.document), r.version, False, r) for r in stored.values()
+def list_policies(session: Session, *, limit: int, cursor: str | None) -> PolicyList:
+    """Built-in and stored policies by name (a stored one replaces the built-in of its name).
+    Stored ones are read one page at a time; the built-ins are a handful, merged in."""
+    after = decode_cursor(cursor, str)[0] if cursor else None
+    stored = repo.policies(session, after=after, limit=limit + 1)
+    replaced = repo.stored_policy_names(session, list(BUILT_IN))
+    items = [
+        policy_out(name, policy, 0, True)
+        for name, policy in BUILT_IN.items()
+        if name not in replaced and (after is None or name > after)
     ]
-    return PolicyList(items=sorted(items, key=lambda p: p.name))
+    items += [policy_out(r.name, Policy.model_validate(r.document), r.version, False, r) for r in stored]
+    found, next_cursor = page(sorted(items, key=lambda p: p.name), limit, lambda p: (p.name,))
+    return PolicyList(items=found, next_cursor=next_cursor)
 
 
 def put_policy(session: Session, principal: Principal, name: str, document: Policy) -> tuple[PolicyOut, bool]:
@@ -177,8 +187,11 @@ def get_pool(session: Session, name: str) -> GpuPool:
     return pool
 
 
-def list_pools(session: Session) -> PoolList:
-    return PoolList(items=[pool_out(session, p) for p in repo.pools(session)])
+def list_pools(session: Session, *, limit: int, cursor: str | None) -> PoolList:
+    """Pools by name."""
+    after = decode_cursor(cursor, str)[0] if cursor else None
+    found, next_cursor = page(repo.pools(session, after=after, limit=limit + 1), limit, lambda p: (p.name,))
+    return PoolList(items=[pool_out(session, p) for p in found], next_cursor=next_cursor)
 
 
 def put_pool(session: Session, principal: Principal, name: str, request: PoolPut) -> tuple[GpuPool, bool]:
@@ -298,7 +311,7 @@ def _attach_job(
     gpu: str | None,
     pool: str | None,
 ) -> Job:
-    job = jobs.create_internal_job(
+    job = job_creation.create_internal_job(
         session,
         job_type=job_type,
         job_input=job_input,
@@ -403,7 +416,7 @@ def start_inference(session: Session, principal: Principal, job_id: str, sample:
         )
     result = target.result or {}
     proofs_uri = result.get("proofs_uri")
-    text_uri = s3_uri(jobs.settings().artifacts_bucket, f"{job_prefix(target.id)}input.txt")
+    text_uri = s3_uri(jobs.settings().artifacts_bucket, job_input_key(target.id))
     if not proofs_uri:
         raise Conflict(f"job {job_id} wrote no TOPLOC proofs", code="no_inference_proofs")
     attestation, policy = _new_attestation(
@@ -454,7 +467,7 @@ def reattest_due(session: Session, now: datetime | None = None) -> list[tuple[st
     for stale in repo.stale_pending(session, expired_before=now - grace):
         appraisal.expire(session, stale)
     due: list[tuple[str, str]] = []
-    for pool in repo.pools(session):
+    for pool in repo.all_pools(session):
         if pool.reattest_every_s <= 0:
             continue
         last = aware(pool.last_attempt_at)
@@ -524,19 +537,13 @@ def model_out(model: AttestedModel) -> ModelOut:
 
 
 def _decode(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
-        return None
-    try:
-        return repo.decode_cursor(cursor)
-    except (ValueError, TypeError, OverflowError):
-        raise UnprocessableEntity("cursor is not valid", code="invalid_cursor") from None
+    return decode_time_cursor(cursor) if cursor else None
 
 
 def list_models(session: Session, *, limit: int, cursor: str | None) -> ModelList:
     rows = repo.list_models(session, limit=limit + 1, after=_decode(cursor))
-    page = list(rows[:limit])
-    next_cursor = repo.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return ModelList(items=[model_out(m) for m in page], next_cursor=next_cursor)
+    found, next_cursor = page(rows, limit, lambda m: (m.created_at, m.id))
+    return ModelList(items=[model_out(m) for m in found], next_cursor=next_cursor)
 
 
 # --- reading attestations -----------------------------------------------------------------
@@ -594,9 +601,8 @@ def list_attestations(
         limit=limit + 1,
         after=_decode(cursor),
     )
-    page = list(rows[:limit])
-    next_cursor = repo.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return AttestationList(items=[attestation_out(r) for r in page], next_cursor=next_cursor)
+    found, next_cursor = page(rows, limit, lambda a: (a.created_at, a.id))
+    return AttestationList(items=[attestation_out(r) for r in found], next_cursor=next_cursor)
 
 
 def validate_policy_document(document: dict[str, Any]) -> Policy:

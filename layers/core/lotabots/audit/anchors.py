@@ -17,21 +17,15 @@ Why this cannot be rewritten without detection:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from lotabots import aws
+from lotabots.storage_keys import AUDIT_ANCHORS_PREFIX, anchor_key, parse_anchor_key
 
-PREFIX = "audit-anchors/"
-_KEY = re.compile(rf"^{re.escape(PREFIX)}(\d{{12}})-([0-9a-f]{{64}})\.json$")
 # S3 answers a failed `If-None-Match: *` with 412, or 409 while a concurrent write of the key is in flight.
 _ALREADY_WRITTEN = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-
-
-def anchor_key(entries: int, head: str) -> str:
-    return f"{PREFIX}{entries:012d}-{head}.json"
 
 
 @dataclass(frozen=True)
@@ -60,23 +54,23 @@ def list_anchors(bucket: str) -> AnchorListing:
     versions: dict[str, list[dict[str, Any]]] = {}
     marked: set[str] = set()
     paginator = aws.client("s3").get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=PREFIX):
+    for page in paginator.paginate(Bucket=bucket, Prefix=AUDIT_ANCHORS_PREFIX):
         for version in page.get("Versions", []):
             versions.setdefault(version["Key"], []).append(version)
         for marker in page.get("DeleteMarkers", []):
             marked.add(marker["Key"])
     listing = AnchorListing(bucket=bucket)
     for key in sorted(versions.keys() | marked):
-        match = _KEY.match(key)
+        parsed = parse_anchor_key(key)
         stored = versions.get(key, [])
-        if match is None or not stored:
+        if parsed is None or not stored:
             listing.foreign_keys.append(key)
             continue
         listing.anchors.append(
             Anchor(
                 key=key,
-                entries=int(match.group(1)),
-                head=match.group(2),
+                entries=parsed[0],
+                head=parsed[1],
                 anchored_at=min(v["LastModified"] for v in stored),
                 versions=len(stored),
                 delete_marked=key in marked,

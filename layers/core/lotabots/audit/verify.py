@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from lotabots import storage_keys
 from lotabots.audit import anchors as anchor_store
 from lotabots.audit.chain import GENESIS, ChainRow
 from lotabots.audit.schemas import AnchorOut, AnchorReport, Problem, ProblemCode, VerifyResult
@@ -213,7 +214,7 @@ def verify_rows(
         problems=walk.problems,
         anchors=AnchorReport(
             bucket=listing.bucket,
-            prefix=anchor_store.PREFIX,
+            prefix=storage_keys.AUDIT_ANCHORS_PREFIX,
             count=len(listing.anchors),
             matched=walk.matched,
             mismatched=walk.mismatched,

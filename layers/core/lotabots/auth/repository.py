@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from lotabots import pagination
 from lotabots.auth.models import RefreshToken, User
 
 
@@ -30,10 +31,7 @@ def list_users(
     """Users oldest first; keyset pagination on (created_at, id)."""
     query = select(User).order_by(User.created_at, User.id).limit(limit)
     if after is not None:
-        created_at, user_id = after
-        query = query.where(
-            or_(User.created_at > created_at, and_(User.created_at == created_at, User.id > user_id))
-        )
+        query = query.where(pagination.after(session, User.created_at, User.id, after, descending=False))
     if role is not None:
         query = query.where(User.role == role)
     return list(session.scalars(query))

@@ -38,7 +38,7 @@ from lotabots.db import new_id, session_scope, utcnow
 from lotabots.db.base import as_utc
 from lotabots.errors import BadRequest, Conflict, NotFound, Unauthorized
 from lotabots.observability import logger, metrics
-from lotabots.pagination import decode_time_cursor, encode_cursor
+from lotabots.pagination import decode_time_cursor, page
 
 DUPLICATE_EMAIL = "an account with this email cannot be created"
 BAD_CREDENTIALS = "email or password is incorrect"
@@ -238,11 +238,8 @@ def list_users(*, limit: int, cursor: str | None = None, role: UserRole | None =
     after = decode_time_cursor(cursor) if cursor else None
     with session_scope() as session:
         users = repository.list_users(session, limit=limit + 1, after=after, role=role)
-        page = users[:limit]
-        return UserPage(
-            items=[user_out(u) for u in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(users) > limit else None,
-        )
+        found, next_cursor = page(users, limit, lambda u: (u.created_at, u.id))
+        return UserPage(items=[user_out(u) for u in found], next_cursor=next_cursor)
 
 
 def update_user(actor: Principal, user_id: str, change: UserUpdate) -> UserOut:

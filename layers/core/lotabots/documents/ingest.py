@@ -25,7 +25,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Literal
 
-from lotabots import audit, config, events
+from lotabots import audit, config, events, storage_keys
 from lotabots.config import DocumentSettings
 from lotabots.db import session_scope
 from lotabots.documents import repository, storage
@@ -126,7 +126,7 @@ def ingest_object(bucket: str, key: str, *, deadline: float | None = None) -> In
     if bucket != settings.bucket:
         logger.warning("notification for another bucket ignored", extra={"bucket": bucket})
         return IngestOutcome("ignored", reason="not the documents bucket")
-    parts = storage.parse_key(key)
+    parts = storage_keys.parse_document_key(key)
     if parts is None:
         logger.warning("object key is not a document key", extra={"key": key[:300]})
         return IngestOutcome("ignored", reason="not a document key")
@@ -136,7 +136,7 @@ def ingest_object(bucket: str, key: str, *, deadline: float | None = None) -> In
         return IngestOutcome("ignored", parts.document_id, "no such document")
     if doc.deleted:
         # An upload through a form issued before the delete: the document stays deleted.
-        storage.delete_prefix(storage.document_prefix(doc.owner_id, doc.id))
+        storage.delete_prefix(storage_keys.document_prefix(doc.owner_id, doc.id))
         return IngestOutcome("ignored", doc.id, "document was deleted")
     if parts.version != doc.version or key != doc.object_key:
         return IngestOutcome("ignored", doc.id, f"version {parts.version} was superseded")
@@ -252,7 +252,7 @@ def _finalize(doc: _Doc, info: storage.ObjectInfo) -> None:
         with session_scope() as session:
             repository.mark_published(session, doc.id, info.etag)
     # Earlier versions' objects are no longer served once this one is ready.
-    storage.delete_prefix(storage.document_prefix(doc.owner_id, doc.id), keep=doc.object_key)
+    storage.delete_prefix(storage_keys.document_prefix(doc.owner_id, doc.id), keep=doc.object_key)
 
 
 def inspect(info: storage.ObjectInfo, declared_type: str, declared_size: int) -> Inspection:

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from lotabots import pagination
 from lotabots.db.base import utcnow
 from lotabots.documents import search
 from lotabots.documents.models import Document, DocumentStatus, DocumentText
-from lotabots.pagination import decode_time_cursor, encode_cursor
+from lotabots.pagination import decode_time_cursor
 
 
 def add(session: Session, document: Document) -> Document:
@@ -73,12 +74,8 @@ def list_page(
     if filters.query:
         conditions.append(search.matches(session.get_bind().dialect.name, filters.query))
     if cursor:
-        created, document_id = decode_time_cursor(cursor)
         conditions.append(
-            or_(
-                Document.created_at < created,
-                and_(Document.created_at == created, Document.id < document_id),
-            )
+            pagination.after(session, Document.created_at, Document.id, decode_time_cursor(cursor))
         )
     statement = (
         select(Document)
@@ -86,10 +83,7 @@ def list_page(
         .order_by(Document.created_at.desc(), Document.id.desc())
         .limit(limit + 1)
     )
-    rows = session.scalars(statement).all()
-    if len(rows) > limit:
-        return rows[:limit], encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
-    return rows, None
+    return pagination.page(session.scalars(statement).all(), limit, lambda d: (d.created_at, d.id))
 
 
 def set_search_title(session: Session, document_id: str, title: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from lotabots import audit, config
+from lotabots import audit, config, storage_keys
 from lotabots.access import Principal, Role
 from lotabots.config import DocumentSettings
 from lotabots.db.base import as_utc, new_id, utcnow
@@ -181,7 +181,7 @@ def create_document(session: Session, principal: Principal, body: DocumentCreate
         meta=dict(body.metadata),
         status=DocumentStatus.PENDING_UPLOAD,
         version=1,
-        object_key=storage.object_key(principal.user_id, document_id, 1),
+        object_key=storage_keys.document_key(principal.user_id, document_id, 1),
         upload_expires_at=now + timedelta(seconds=_settings().upload_url_ttl_seconds),
         created_at=now,
         updated_at=now,
@@ -269,7 +269,7 @@ def delete_document(session: Session, principal: Principal, document_id: str, if
     repository.delete_text(session, document.id)
     _audit(session, principal, "document.deleted", document, version=document.version)
     # Objects go before the commit: if S3 fails the delete is rolled back and can be retried.
-    storage.delete_prefix(storage.document_prefix(document.owner_id, document.id))
+    storage.delete_prefix(storage_keys.document_prefix(document.owner_id, document.id))
 
 
 def new_version(
@@ -280,7 +280,7 @@ def new_version(
     content_type = _check_declaration(body.content_type, body.size_bytes)
     now = utcnow()
     document.version += 1
-    document.object_key = storage.object_key(document.owner_id, document.id, document.version)
+    document.object_key = storage_keys.document_key(document.owner_id, document.id, document.version)
     document.content_type = content_type
     document.size_bytes = body.size_bytes
     document.status = DocumentStatus.PENDING_UPLOAD

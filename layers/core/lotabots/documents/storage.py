@@ -1,7 +1,7 @@
-"""Document objects in S3: keys, presigned POST/GET, streaming reads, removal.
+"""Document objects in S3: presigned POST/GET, streaming reads, quarantine, removal.
 
-Keys are `documents/<owner>/<document id>/<version>`: built from ids only, never from the
-title, so no user text can shape a key or a path.
+Keys (`documents/<owner>/<document id>/<version>`) come from `lotabots.storage_keys`: built
+from ids only, never from the title, so no user text can shape a key or a path.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from lotabots import aws, config
+from lotabots import aws, config, storage_keys
 from lotabots.config import DocumentSettings
-
-PREFIX = "documents/"
 
 
 def _settings() -> DocumentSettings:
@@ -25,32 +23,6 @@ def _settings() -> DocumentSettings:
 
 def _s3() -> Any:
     return aws.client("s3")
-
-
-def object_key(owner_id: str, document_id: str, version: int) -> str:
-    return f"{PREFIX}{quote(owner_id, safe='')}/{document_id}/{version}"
-
-
-def document_prefix(owner_id: str, document_id: str) -> str:
-    return f"{PREFIX}{quote(owner_id, safe='')}/{document_id}/"
-
-
-@dataclass(frozen=True)
-class KeyParts:
-    owner_id: str
-    document_id: str
-    version: int
-
-
-def parse_key(key: str) -> KeyParts | None:
-    """The parts of a document key (already URL-decoded), or None if it is not one."""
-    parts = key.split("/")
-    if len(parts) != 4 or parts[0] != PREFIX.rstrip("/") or not parts[3].isdigit():
-        return None
-    owner, document_id = unquote(parts[1]), parts[2]
-    if not owner or not document_id:
-        return None
-    return KeyParts(owner, document_id, int(parts[3]))
 
 
 def presign_upload(key: str, content_type: str, size_bytes: int, expires_in: int) -> dict[str, Any]:
@@ -151,7 +123,7 @@ def quarantine(info: ObjectInfo) -> str | None:
         return None
     target: str | None = None
     if settings.quarantine_prefix:
-        target = f"{settings.quarantine_prefix}{info.key.removeprefix(PREFIX)}"
+        target = storage_keys.quarantine_key(info.key, settings.quarantine_prefix)
         _s3().copy_object(
             Bucket=settings.bucket,
             Key=target,

@@ -25,8 +25,9 @@ from lotabots.embeddings.schemas import SimilarDocument, SimilarDocuments
 from lotabots.errors import Conflict
 from lotabots.jobs.errors import ResultRejected
 from lotabots.jobs.models import Job
-from lotabots.jobs.spec import job_prefix, parse_s3_uri
+from lotabots.jobs.spec import parse_s3_uri
 from lotabots.observability import logger
+from lotabots.storage_keys import job_prefix
 
 NORM_TOLERANCE = 1e-2
 MAX_CANDIDATES = 500

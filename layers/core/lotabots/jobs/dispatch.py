@@ -4,8 +4,19 @@ Messages are dispatch requests `{job_id}` (API, sweeper) or raw `DocumentIngeste
 (→ one `embed` job per document version). Before submitting, a record keyed by the job is
 written to DynamoDB with `attribute_not_exists(id)`: a redelivered or duplicated message
 finds it and never starts a second GPU job. A backend that is unavailable releases the
-record and the message comes back after an exponential back-off (`ChangeMessageVisibility`);
+record and the message comes back after an exponential back-off (`lotabots.retry`);
 after `max_attempts` tries the job fails and an alert is raised.
+
+Why a claim of our own and not Powertools Idempotency (which `jobs.results` does use, for
+Batch state changes): a dispatcher can die after the backend accepted the job and before the
+handle was recorded. Powertools treats an expired in-progress record as never started and
+runs the function again as a fresh call, so the retry would submit a second GPU job (AWS
+Batch's SubmitJob has no idempotency token). `DispatchMap.claim` tells a fresh claim from a
+take-over of a crashed one (`taken_over`), and only a take-over first asks the backend for the
+earlier submission (`Backend.find`, by job name) before submitting. Its lease is a setting of
+its own (JOB_DISPATCH_LEASE_SECONDS, checked against the function timeout by an infra test)
+rather than the invocation's remaining time. The job row in the database stays the source of
+truth for the job's status; this map only guards the submission.
 """
 
 from __future__ import annotations
@@ -16,28 +27,21 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from lotabots import aws, config
+from lotabots import aws, config, retry, storage_keys
 from lotabots.attestation import service as attestation
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
+from lotabots.jobs import creation, lifecycle, service
 from lotabots.jobs import repository as repo
-from lotabots.jobs import service
 from lotabots.jobs.backends import BackendRejected, BackendUnavailable, get_backend
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import DispatchRequest, DocumentIngestedEvent, GpuJobsRecord
 from lotabots.jobs.spec import JobSpec, s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.retry import RetryLater
 
 MAX_BACKOFF_S = 900
 RECORD_TTL_S = 90 * 24 * 3600
-
-
-class RetryLater(Exception):
-    """Leave the message on the queue; it becomes visible again after `delay_s`."""
-
-    def __init__(self, message: str, delay_s: int) -> None:
-        super().__init__(message)
-        self.delay_s = delay_s
 
 
 class JobInputError(Exception):
@@ -55,7 +59,9 @@ class Claim:
 
 
 class DispatchMap:
-    """DynamoDB table (`JOB_DISPATCH_TABLE`, hash key `id`): one item per job."""
+    """DynamoDB table (`JOB_DISPATCH_TABLE`, hash key `id`): one item per job, `submitting`
+    under a lease, then `submitted` with the backend's handle. Not Powertools Idempotency: see
+    the module docstring (a take-over must know it is one)."""
 
     def __init__(self, table: str, lease_s: int) -> None:
         self.table = table
@@ -161,7 +167,7 @@ def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
             raise JobInputError(
                 f"document {job_input['document_id']} has no extracted text (not ready or deleted)"
             )
-        key = f"jobs/{job.id}/input.txt"
+        key = storage_keys.job_input_key(job.id)
         aws.client("s3").put_object(
             Bucket=cfg.artifacts_bucket,
             Key=key,
@@ -187,8 +193,9 @@ def build_spec(session: Any, job: Job, attempt: int) -> JobSpec:
 
 
 def backoff_seconds(receive_count: int) -> int:
-    base = service.settings().retry_base_seconds
-    return int(min(MAX_BACKOFF_S, base * 2 ** max(0, receive_count - 1)))
+    """The wait before the next delivery while a backend is unavailable (`lotabots.retry`)."""
+    base_s = service.settings().retry_base_seconds
+    return retry.backoff_seconds(receive_count, base_s=base_s, cap_s=MAX_BACKOFF_S)
 
 
 # --- the dispatch itself --------------------------------------------------------------------
@@ -213,7 +220,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
         refusal = attestation.dispatch_refusal(session, job)
         if refusal is not None:
             # The pool lost (or never earned) its trust: fail the job, which raises the alert.
-            service.fail_job(session, job, f"refused: {refusal}")
+            lifecycle.fail_job(session, job, f"refused: {refusal}")
             metrics.add_metric(name="DispatchRefusedUntrustedPool", unit="Count", value=1)
             logger.warning("job refused: its pool is not trusted", extra={"job_id": job_id, "pool": job.pool})
             return "refused"
@@ -234,7 +241,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
             spec = build_spec(session, job, attempt)
         except JobInputError as exc:
             dmap.release(job_id)
-            service.fail_job(session, job, str(exc))
+            lifecycle.fail_job(session, job, str(exc))
             return "failed"
         except Exception:
             dmap.release(job_id)
@@ -252,7 +259,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
         dmap.release(job_id)
         with session_scope() as session:
             job = service.get_job(session, job_id)
-            service.fail_job(session, job, f"{backend_name} rejected the job: {exc}")
+            lifecycle.fail_job(session, job, f"{backend_name} rejected the job: {exc}")
         return "failed"
     except Exception:
         dmap.release(job_id)
@@ -267,7 +274,7 @@ def dispatch_job(job_id: str, *, receive_count: int = 1) -> str:
         if not _mark_dispatched(session, job, backend_name, handle, attempt=attempt):
             # Cancelled while we were submitting: stop what we just started.
             logger.info("job cancelled during dispatch; stopping it", extra={"job_id": job_id})
-            service.stop_on_backend(backend_name, handle)
+            lifecycle.stop_on_backend(backend_name, handle)
             return "cancelled"
     metrics.add_metric(name="JobsDispatched", unit="Count", value=1)
     logger.info("job dispatched", extra={"job_id": job_id, "backend": backend_name, "handle": handle})
@@ -295,7 +302,7 @@ def _unavailable(job_id: str, backend_name: str, attempt: int, receive_count: in
         if job.status != JobStatus.QUEUED:
             return "not_queued"
         if attempt >= job.max_attempts:
-            service.fail_job(
+            lifecycle.fail_job(
                 session, job, f"backend {backend_name} unavailable after {attempt} attempts: {exc}"
             )
             return "failed"
@@ -318,7 +325,7 @@ def handle_record(record: GpuJobsRecord) -> str:
     logger.set_correlation_id(correlation_id or record.messageId)
     if isinstance(body, DocumentIngestedEvent):
         with session_scope() as session:
-            job = service.create_embed_job_for_document(session, body.detail)
+            job = creation.create_embed_job_for_document(session, body.detail)
             job_id = job.id
     else:
         assert isinstance(body, DispatchRequest)
@@ -326,18 +333,5 @@ def handle_record(record: GpuJobsRecord) -> str:
     try:
         return dispatch_job(job_id, receive_count=receive_count)
     except RetryLater as exc:
-        delay_message(record.receiptHandle, exc.delay_s)
+        retry.delay_message(service.settings().queue_url, record.receiptHandle, exc.delay_s)
         raise
-
-
-def delay_message(receipt_handle: str, delay_s: int) -> None:
-    """Back-off: the failed message becomes visible again only after `delay_s`."""
-    queue_url = service.settings().queue_url
-    if not queue_url:
-        return
-    try:
-        aws.client("sqs").change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(delay_s, 43_200))
-        )
-    except ClientError:
-        logger.exception("could not extend the message's visibility; SQS redelivers it after the default")

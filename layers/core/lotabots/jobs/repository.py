@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from lotabots import pagination
 from lotabots.db.base import utcnow
 from lotabots.jobs.models import ACTIVE, TERMINAL, Job, JobStatus
 
@@ -76,10 +77,7 @@ def list_jobs(
     if job_type:
         query = query.where(Job.type == job_type)
     if after is not None:
-        created, job_id = after
-        if session.get_bind().dialect.name == "sqlite":
-            created = created.replace(tzinfo=None)
-        query = query.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id)))
+        query = query.where(pagination.after(session, Job.created_at, Job.id, after))
     query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
     return session.scalars(query).all()
 

@@ -27,14 +27,15 @@ from sqlalchemy.orm import Session
 from lotabots import aws, config
 from lotabots.db import session_scope
 from lotabots.db.base import utcnow
+from lotabots.jobs import lifecycle, queueing, service
 from lotabots.jobs import repository as repo
-from lotabots.jobs import service
 from lotabots.jobs.backends import BackendError, PollResult, get_backend
 from lotabots.jobs.errors import ResultRejected
 from lotabots.jobs.models import Job, JobStatus
 from lotabots.jobs.schemas import GpuResultsRecord
-from lotabots.jobs.spec import COMPLETED, FAILED, REPORT_NAME, SOURCE_GPU, JobReport, job_prefix, parse_s3_uri
+from lotabots.jobs.spec import COMPLETED, FAILED, SOURCE_GPU, JobReport, parse_s3_uri
 from lotabots.observability import logger, metrics
+from lotabots.storage_keys import REPORT_NAME, job_key, job_prefix
 
 BATCH_SOURCE = "aws.batch"
 BATCH_STATE_CHANGE = "Batch Job State Change"
@@ -83,7 +84,7 @@ def read_json(uri: str) -> dict[str, Any] | None:
 def load_report(job: Job) -> JobReport | None:
     """The `report.json` the job writes before it publishes its completion event."""
     bucket = service.settings().artifacts_bucket
-    value = read_json(f"s3://{bucket}/{job_prefix(job.id)}{REPORT_NAME}")
+    value = read_json(f"s3://{bucket}/{job_key(job.id, REPORT_NAME)}")
     if value is None:
         return None
     try:
@@ -108,7 +109,7 @@ def record_report(report: JobReport, *, via: str) -> str:
             logger.info("job already ended; report ignored", extra={"job_id": job.id, "status": job.status})
             return f"already_{job.status}"
         if report.status == "failed":
-            service.fail_job(
+            lifecycle.fail_job(
                 session,
                 job,
                 report.error or "the job reported a failure without a reason",
@@ -119,9 +120,11 @@ def record_report(report: JobReport, *, via: str) -> str:
         try:
             summary, prepared, recorder = _verify_success(job, report)
         except ResultRejected as exc:
-            service.fail_job(session, job, f"result rejected: {exc}", gpu=report.gpu, timings=report.timings)
+            lifecycle.fail_job(
+                session, job, f"result rejected: {exc}", gpu=report.gpu, timings=report.timings
+            )
             return "failed"
-        if not service.succeed_job(
+        if not lifecycle.succeed_job(
             session, job, result=summary, result_uri=report.result_uri, gpu=report.gpu, timings=report.timings
         ):
             return "already_terminal"
@@ -173,7 +176,7 @@ def _batch_state_change(detail: dict[str, Any]) -> str:
         if report is not None and report.job_id == job.id:
             pass
         elif status == "SUCCEEDED":
-            service.fail_job(session, job, "AWS Batch job succeeded but the job wrote no report")
+            lifecycle.fail_job(session, job, "AWS Batch job succeeded but the job wrote no report")
             return "failed"
         else:
             container = detail.get("container") or {}
@@ -181,7 +184,7 @@ def _batch_state_change(detail: dict[str, Any]) -> str:
             if container.get("exitCode") is not None:
                 reasons.append(f"exit code {container['exitCode']}")
             reason = "; ".join(str(r) for r in reasons if r) or "no reason given"
-            service.fail_job(session, job, f"AWS Batch job failed: {reason}")
+            lifecycle.fail_job(session, job, f"AWS Batch job failed: {reason}")
             return "failed"
     return record_report(report, via="batch")
 
@@ -272,7 +275,7 @@ def poll_jobs(now: datetime | None = None) -> PollSummary:
             created = service.aware(job.created_at) or now
             updated = service.aware(job.updated_at) or created
             if created + timedelta(seconds=job.timeout_s) < now:
-                if service.fail_job(session, job, f"not dispatched within {job.timeout_s} s"):
+                if lifecycle.fail_job(session, job, f"not dispatched within {job.timeout_s} s"):
                     summary.timed_out.append(job.id)
             elif updated < requeue_before:
                 summary.requeued.append(job.id)
@@ -288,7 +291,7 @@ def poll_jobs(now: datetime | None = None) -> PollSummary:
             for job in repo.active(session, limit=POLL_LIMIT)
         ]
     for job_id in summary.requeued:
-        service.enqueue_quietly(job_id)
+        queueing.enqueue_quietly(job_id)
         with session_scope() as session:
             repo.set_fields(session, job_id, only_if=[JobStatus.QUEUED])  # restart its requeue clock
 
@@ -319,10 +322,10 @@ def publish_backlog() -> None:
 
 def _time_out(item: _Active, summary: PollSummary) -> None:
     if item.handle:
-        service.stop_on_backend(item.backend, item.handle)
+        lifecycle.stop_on_backend(item.backend, item.handle)
     with session_scope() as session:
         job = repo.get(session, item.id)
-        if job is not None and service.fail_job(session, job, f"timed out after {item.timeout_s} s"):
+        if job is not None and lifecycle.fail_job(session, job, f"timed out after {item.timeout_s} s"):
             summary.timed_out.append(item.id)
 
 
@@ -362,5 +365,5 @@ def _poll_one(item: _Active, now: datetime, summary: PollSummary) -> None:
         error = f"{item.backend} reports the job ended but it wrote no report (crashed or killed)"
     with session_scope() as session:
         job = repo.get(session, item.id)
-        if job is not None and service.fail_job(session, job, error):
+        if job is not None and lifecycle.fail_job(session, job, error):
             summary.finished[item.id] = "failed"

@@ -13,18 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lotabots import storage_keys
+
 SOURCE_GPU = "lotabots.gpu"  # events published by the GPU jobs themselves
 SOURCE_JOBS = "lotabots.jobs"  # events published by the platform about jobs (alerts consume them)
 COMPLETED = "GpuJobCompleted"
 FAILED = "GpuJobFailed"
-
-REPORT_NAME = "report.json"
-RESULT_NAME = "result.json"
-
-
-def job_prefix(job_id: str) -> str:
-    """Where every artifact of a job lives in the artifacts bucket."""
-    return f"jobs/{job_id}/"
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -56,7 +50,7 @@ class JobSpec(BaseModel):
 
     @property
     def prefix(self) -> str:
-        return job_prefix(self.job_id)
+        return storage_keys.job_prefix(self.job_id)
 
 
 class JobReport(BaseModel):
