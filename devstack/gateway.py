@@ -4,7 +4,7 @@ Each HTTP request is matched against the route map (deny by default), turned int
 event API Gateway would send (`apigw_events`), checked by the REQUEST authorizer for routes
 that are not public (results cached per Authorization header, `authorizer_cache`; the policy
 evaluated against the request's method ARN, `iam_policy`), and handed to the function; its
-proxy response is written back. `/openapi.json` and `/docs` come from `openapi_docs`.
+proxy response is written back. `/openapi.json` and `/docs` are routes of the `api_docs` function, as in AWS.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from devstack.apigw_events import (
 )
 from devstack.authorizer_cache import AuthorizerCache, AuthorizerError, AuthorizerResult
 from devstack.iam_policy import policy_allows
-from devstack.openapi_docs import OpenApiDocs
 from devstack.runtime import Invocable, Registry
 from lotabots import access, topology
 from lotabots.errors import error_body
@@ -51,8 +50,6 @@ class Gateway:
         cache_seconds: float = 300,
         max_body_bytes: int = MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
-        title: str = "LotaBots API",
-        version: str = "0",
     ) -> None:
         self.registry = registry
         self.authorizer = authorizer
@@ -60,7 +57,6 @@ class Gateway:
         self.region = region
         self.max_body_bytes = max_body_bytes
         self.cache = AuthorizerCache(cache_seconds, clock)
-        self.docs = OpenApiDocs(registry, title=title, version=version)
 
     # A request ------------------------------------------------------------------
 
@@ -75,9 +71,6 @@ class Gateway:
             path = access.canonical_path(urlsplit(request.target).path or "/")
         except access.NonCanonicalPath as exc:
             return self.error(400, str(exc), "bad_path", request_id)
-        builtin = self._builtin(method, path, request_id)
-        if builtin is not None:
-            return builtin
         spec = topology.function_for_path(path)
         rule = access.rule_for(method, path)
         allowed = access.methods_for(path)
@@ -190,12 +183,6 @@ class Gateway:
         headers += [("X-Request-Id", request_id), ("x-amzn-RequestId", request_id)]
         body = json.dumps(error_body(message, code, details=details, request_id=request_id)).encode()
         return HttpResponse(status, headers, body, function=function)
-
-    def _builtin(self, method: str, path: str, request_id: str) -> HttpResponse | None:
-        """The gateway's own pages, on paths no function serves."""
-        if topology.function_for_path(path) is not None:
-            return None
-        return self.docs.respond(method, path, request_id)
 
 
 # --- the HTTP server ---------------------------------------------------------------

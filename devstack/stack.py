@@ -161,15 +161,12 @@ class LocalStack:
         self, registry: Any, local: LocalSettings, cache_seconds: float, stage: str, region: str
     ) -> None:
         from devstack.gateway import Gateway, GatewayServer
-        from lotabots import __version__
-
         gateway = Gateway(
             registry,
             authorizer=registry.get("authorizer"),
             stage=stage,
             region=region,
             cache_seconds=cache_seconds,
-            version=__version__,
         )
         try:
             server = GatewayServer((local.host, local.port), gateway)
@@ -177,7 +174,6 @@ class LocalStack:
             raise RuntimeError(
                 f"cannot listen on {local.host}:{local.port} ({exc}); set LOTABOTS_PORT"
             ) from exc
-        gateway.docs.prepare()
         self._servers.insert(0, ("gateway", server))
         self.url = f"http://{local.connect_host}:{server.server_port}"
         self._spawn(threading.Thread(target=server.serve_forever, name="gateway", daemon=True))

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from devstack import runtime
-from devstack.apigw_events import HttpRequest
 from devstack.gateway import Gateway, GatewayServer
 from devstack.workers import FunctionError, WorkerFunction
 from lotabots import topology
@@ -255,16 +254,3 @@ def test_closing_stops_idle_and_busy_workers(
     assert not _alive(idle_pid) and not _alive(busy_pid)
     with pytest.raises(FunctionError):
         idle.invoke({})
-
-
-def test_the_openapi_document_is_built_without_starting_any_worker() -> None:
-    """/openapi.json of a worker-backed stack comes from a short-lived process that imports the
-    API functions; no function's worker starts for it (nor waits on one's cold start)."""
-    aiops = WorkerFunction(topology.function("aiops"), "us-east-1")
-    gateway = Gateway(runtime.Registry(functions={"aiops": aiops}), authorizer=None)
-    gateway.docs.prepare()
-    response = gateway.handle(HttpRequest("GET", "/openapi.json", []))
-    assert response.status == 200
-    document = json.loads(response.body)
-    assert "get" in document["paths"]["/health"] and "/documents" not in document["paths"]
-    assert aiops.worker_pids == []
