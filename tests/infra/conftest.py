@@ -68,9 +68,33 @@ def synth() -> Iterator[Synth]:
         out = Path(tmp)
         template_path = out / f"{stack.stack_name}.template.json"
         template = json.loads(template_path.read_text()) if template_path.exists() else {"Resources": {}}
+        # The nested Monitoring stack's resources (alarms, dashboard, alert topic) are read with the
+        # parent's: the tests ask what the deployment holds, wherever CloudFormation keeps it.
+        # A nested stack's parameters are replaced by what the parent passes, so its references
+        # read like the parent's own (a queue alarm names the queue's logical id).
+        resources = template["Resources"].values()
+        nested_stacks = [r for r in resources if r["Type"] == "AWS::CloudFormation::Stack"]
+        passed = {
+            str(r.get("Metadata", {}).get("aws:asset:path")): r["Properties"].get("Parameters", {})
+            for r in nested_stacks
+        }
+        for nested in sorted(out.glob(f"{stack.node.id.replace('-', '')}*.nested.template.json")):
+            parameters = passed.get(nested.name, {})
+            for logical_id, resource in json.loads(nested.read_text())["Resources"].items():
+                template["Resources"].setdefault(logical_id, _substitute(resource, parameters))
         report_path = out / "validation-report.json"
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         yield Synth(outdir=out, stack=stack, template=template, report=report, error=error)
+
+
+def _substitute(value: Any, parameters: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: _substitute(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, parameters) for v in value]
+    return value
 
 
 def env_of(function: dict[str, Any]) -> dict[str, Any]:

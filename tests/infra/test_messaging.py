@@ -158,11 +158,20 @@ def test_function_errors_throttles_api_5xx_and_latency_raise_alarms(synth: Synth
         v["Properties"]["AlarmName"]: v["Properties"]
         for v in synth.of_type("AWS::CloudWatch::Alarm").values()
     }
+    throttled: list[str] = []
+    for props in (v for k, v in alarms.items() if "-throttles-" in k):
+        metrics = props["Metrics"]
+        assert len([m for m in metrics if "MetricStat" in m]) <= 10  # CloudWatch's limit per alarm
+        for query in metrics:
+            if "MetricStat" in query:
+                assert query["MetricStat"]["Metric"]["MetricName"] == "Throttles"
+                (dimension,) = query["MetricStat"]["Metric"]["Dimensions"]
+                throttled.append(json.dumps(dimension["Value"]))
+    assert len(throttled) == len(topology.FUNCTIONS) == len(set(throttled))
     for fn in topology.FUNCTIONS:
         # The authorizer's refused tokens are Lambda errors by contract: its alarm counts real failures.
         expected = "AuthorizerFailures" if fn.kind == "authorizer" else "Errors"
         assert alarms[f"lotabots-dev-{fn.name}-errors-warning"]["MetricName"] == expected
-        assert alarms[f"lotabots-dev-{fn.name}-throttles-warning"]["MetricName"] == "Throttles"
     assert alarms["lotabots-dev-api-5xx-critical"]["MetricName"] == "5XXError"
     assert alarms["lotabots-dev-api-latency-p99-warning"]["ExtendedStatistic"] == "p99"
     assert alarms["lotabots-dev-db-capacity-warning"]["MetricName"] == "ACUUtilization"

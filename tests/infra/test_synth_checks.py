@@ -97,3 +97,14 @@ def test_every_acknowledgement_matches_a_finding(tmp_path: Path, monkeypatch: py
         if not any(found == rule and (at == path or at.startswith(path + "/")) for found, at in findings)
     ]
     assert stale == []
+
+
+def test_every_stack_keeps_headroom_under_cloudformations_resource_limit(synth: Synth) -> None:
+    """CloudFormation refuses a stack of more than 500 resources: the parent stack (functions, API,
+    releases) and the nested Monitoring stack (alarms, dashboard, topic) each keep room to grow."""
+    templates = [synth.outdir / f"{synth.stack.stack_name}.template.json"]
+    templates += sorted(synth.outdir.glob("*.nested.template.json"))
+    assert len(templates) >= 2
+    for path in templates:
+        count = len(json.loads(path.read_text())["Resources"])
+        assert count <= 460, f"{path.name}: {count} resources (limit 500); nest a capability"

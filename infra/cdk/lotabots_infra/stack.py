@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack, Tags, triggers
+from aws_cdk import ArnFormat, CfnOutput, Duration, NestedStack, Stack, Tags, triggers
 from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -109,8 +109,12 @@ class LotaBotsStack(Stack):
             execute_on_handler_change=True,
             timeout=Duration.seconds(topology.function(MIGRATION_FUNCTION).timeout_s),
         )
+        # Alarms, the dashboard and the alert topic live in a nested stack: CloudFormation allows
+        # 500 resources per stack, and the platform's 22 functions with their versions, aliases,
+        # deployment groups, roles, log groups and API methods already take most of them.
+        monitoring = NestedStack(self, "Monitoring", description="LotaBots alarms, dashboard and alert topic")
         self.observability = Observability(
-            self,
+            monitoring,
             "Observability",
             settings=settings,
             functions=fns,
@@ -140,8 +144,8 @@ class LotaBotsStack(Stack):
 
     def _aiops_wiring(self, settings: StageSettings) -> None:
         """What the AIOps schedules read about the deployed stack: the inventory parameter (physical
-        function names, their log groups, the queue name prefix; a fixed name, so the functions that
-        read it do not depend on it) and the API URL for the health probe."""
+        function names, their log groups, the queue name prefix and the API URL for the health probe;
+        a fixed name, so the functions that read it do not depend on it)."""
         fns = self.functions
         inventory = {
             "functions": {
@@ -149,6 +153,9 @@ class LotaBotsStack(Stack):
                 for name, fn in fns.functions.items()
             },
             "queue_prefix": settings.name(""),
+            # Here, not in the monitor's environment: a function depending on the API stage closes
+            # a dependency cycle (stage → methods → aliases → deployment groups → alarms → function).
+            "api_url": self.api.api.url,
         }
         self.aiops_inventory = ssm.StringParameter(
             self,
@@ -157,7 +164,6 @@ class LotaBotsStack(Stack):
             string_value=self.to_json_string(inventory),
             description="AIOps: the stack's functions, log groups and queue prefix (lotabots.aiops.sources)",
         )
-        fns.functions["aiops_monitor"].add_environment(env_name(AIOpsSettings, "api_url"), self.api.api.url)
 
     def event_rule_scopes(self) -> dict[str, dict[str, Any]]:
         """Narrow the rules on account-wide AWS events to this stack's own resources."""

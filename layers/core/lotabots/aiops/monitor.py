@@ -47,9 +47,12 @@ class HealthRunResult(BaseModel):
 
 
 def _api_check(settings: AIOpsSettings, found: list[Finding]) -> Check:
-    if not settings.api_url:
-        return Check(name="api", status="skipped", detail="AIOPS_API_URL is not set")
-    url = settings.api_url.rstrip("/") + "/health"
+    # In AWS the URL comes with the inventory parameter: an environment variable would make the
+    # function depend on the API's stage, and the alarms watching the function close a cycle.
+    api_url = settings.api_url or sources.inventory().api_url
+    if not api_url:
+        return Check(name="api", status="skipped", detail="no API URL (AIOPS_API_URL or the inventory)")
+    url = api_url.rstrip("/") + "/health"
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - configured https URL

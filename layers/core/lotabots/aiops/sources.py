@@ -60,6 +60,7 @@ class Inventory:
     log_groups: dict[str, str]  # topology name → log group
     queue_prefix: str = ""
     stage_functions: tuple[str, ...] = field(default_factory=tuple)
+    api_url: str | None = None  # the deployed API's base URL (the health probe's target)
 
     def queue_name(self, name: str) -> str:
         return f"{self.queue_prefix}{name}"
@@ -88,6 +89,7 @@ def inventory() -> Inventory:
         log_groups={k: str(v["log_group"]) for k, v in functions.items()},
         queue_prefix=str(data.get("queue_prefix", "")),
         stage_functions=tuple(functions),
+        api_url=str(data["api_url"]) if isinstance(data, dict) and data.get("api_url") else None,
     )
 
 
