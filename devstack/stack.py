@@ -161,6 +161,7 @@ class LocalStack:
         self, registry: Any, local: LocalSettings, cache_seconds: float, stage: str, region: str
     ) -> None:
         from devstack.gateway import Gateway, GatewayServer
+
         gateway = Gateway(
             registry,
             authorizer=registry.get("authorizer"),
