@@ -93,12 +93,37 @@ def test_state_round_trip_continues_identically() -> None:
     assert got == pytest.approx(expected)
 
 
+def test_recurrent_bursts_stop_alarming_once_known() -> None:
+    """An on/off series (a burst about every 6 h, its minute jittering, as a cron job writes) alarms
+    at first, then its bursts are known contexts and never cross the threshold again; a burst of a
+    new height still does."""
+    values = [0.0] * (12 * DAY)
+    for k, start in enumerate(range(36, len(values) - 12, 72)):
+        jittered = start + (k * 5) % 9 - 4
+        values[jittered : jittered + 4] = [5e7, 2e8, 4e8, 1e8]
+    novel_at = 11 * DAY + 36
+    values[novel_at : novel_at + 4] = [5e7, 2e8, 9e8, 1e8]
+    scores = score_series((i * STEP, v) for i, v in enumerate(values))
+    assert max(scores) >= ANOMALY_THRESHOLD
+    assert max(scores[3 * DAY : novel_at]) < ANOMALY_THRESHOLD
+    assert max(scores[novel_at : novel_at + 4]) >= ANOMALY_THRESHOLD
+
+
+def test_state_is_bounded() -> None:
+    """Two weeks of noise keep the JSON state well under the ~200 KB stored per series."""
+    detector = StreamingDetector()
+    for i in range(14 * DAY):
+        detector.update(i * STEP, math.sin(i * 1.7) * 100 + (i * 7919 % 101))
+    assert len(json.dumps(detector.to_state())) < 100_000
+
+
 @pytest.mark.parametrize(
     "state",
     [
         None,
         {},
         {"kind": "lotabots.aiops.anomaly", "version": 0},
+        {"kind": "lotabots.aiops.anomaly", "version": 2},
         {"kind": "lotabots.aiops.logmining", "version": 1},
     ],
 )

@@ -1,29 +1,36 @@
 """Streaming anomaly scores for one metric series (causal, constant work per point).
 
-Per point, in order:
+A contextual detector in the style of CAD-OSE (written from its published description), per point:
 
-1. **Seasonal baseline.** For each season in `season_s` that the series has covered at least
-   once, an exponentially weighted profile per phase bin (`SEASON_BINS` bins per season). The
-   residual is the value minus the profile of its bin (minus the running mean before any season
-   is learned).
-2. **Robust scale.** Exponentially weighted mean and mean absolute deviation of the residuals
-   (time constant `TAU_LONG_S`), so a score is "how unusual for this series", whatever its units.
-3. **Two detectors, combined with max.** A spike z-score (this residual) and a level-shift
-   z-score (the mean of the residuals over `TAU_SHORT_S`, with its smaller standard error).
-4. **Calibration.** z becomes a two-sided normal tail probability p, and the score is
-   `-log10(p) / LOG10_FLOOR` clipped to [0, 1], as NAB's detectors log-scale their likelihoods.
-   So one threshold means the same rarity on every series.
+1. **Levels.** The value is normalised to [0, 1] by the series' running minimum and maximum
+   (widened by `RANGE_MARGIN` of the span whenever a value falls outside, so the range settles)
+   and quantised into `LEVELS` levels.
+2. **Facts.** The current level paired with each of the last `LAGS` levels, `(lag, earlier level,
+   level)`, is a fact. The detector remembers every fact with the time it was last seen; a fact
+   not seen for the longest season in `season_s` (a week by default) is forgotten, so a pattern
+   that still recurs weekly stays known and an old one fades. At most `LAGS * LEVELS**2` facts
+   exist, so the state is bounded.
+3. **Novelty.** The raw score is the share of the current facts never seen (or forgotten). A burst
+   that recurs, an on/off pattern, a daily cron spike: their facts are known after a few
+   occurrences and stop scoring, however large the jump is.
+4. **Rarity.** The mean novelty of the last `SHORT_POINTS` points against the exponentially weighted
+   mean and deviation of novelty over `TAU_LONG_S` (as HTM's anomaly likelihood judges its raw
+   scores): a one-sided normal tail probability p, scored `-log10(p) / LOG10_FLOOR` clipped to
+   [0, 1]. So a series whose values are always a little novel (noise) needs much more novelty to
+   alarm than a regular one.
 5. **One alert per incident.** After a score reaches `ANOMALY_THRESHOLD`, later scores within
    `SUPPRESS_S` seconds are capped just below it (as NAB's HTM and CAD-OSE detectors do).
 
-Time constants are in seconds, so per-minute and five-minute series behave alike. A score uses
-only points at or before its timestamp. NaN/inf values, timestamps that go backwards and gaps
-never raise: a non-finite value scores 0 and changes nothing; a gap just decays the statistics.
+Time constants are in seconds; lags and the short mean count points (the sequence is what is
+learned). A score uses only points at or before its timestamp. NaN/inf values, timestamps that go
+backwards and gaps never raise: such a point scores 0 and changes nothing; a gap decays the rarity
+statistics and can expire facts.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,47 +39,32 @@ from lotabots.aiops.state import StateError, check_envelope, field, finite_numbe
 __all__ = ["ANOMALY_THRESHOLD", "StateError", "StreamingDetector", "score_series"]
 
 STATE_KIND = "lotabots.aiops.anomaly"
-STATE_VERSION = 2
+STATE_VERSION = 3
 
-# Scores at or above this are anomalies (the value NAB's optimiser picks across the corpus).
+# Scores at or above this are anomalies (the value NAB's optimiser picks across the corpus):
+# novelty rarer than p = 10**(-0.3 * LOG10_FLOOR) = 1e-3.
 ANOMALY_THRESHOLD = 0.3
-# Long memory of the scale: one day (a residual is judged against the last day or so).
+# 16 levels (4 bits): a change of 1/16 of the range is a different value, finer steps are noise.
+LEVELS = 16
+# Facts pair the current level with each of the last 7 levels (CAD-OSE's left context length).
+LAGS = 7
+# A new extreme widens the range by a tenth of the span, so a slowly growing series does not
+# requantise (and forget) everything at each new maximum.
+RANGE_MARGIN = 0.1
+# Rarity: the mean novelty of the last 3 points (one odd point is noise, three agree) against its
+# one-day exponentially weighted mean and deviation.
+SHORT_POINTS = 3
 TAU_LONG_S = 86400.0
-# Level-shift detector: mean of the residuals over the last half hour.
-TAU_SHORT_S = 1800.0
-# Phase bins of BIN_S seconds (at most MAX_BINS per season), and how fast a bin follows a changed
-# pattern: each visit moves the bin a tenth of the way, so a changed pattern is learned in a few seasons.
-BIN_S = 300
-MAX_BINS = 2016
-SEASON_RATE = 0.1
-# A deviation under this fraction of the series' own spread (MAD of its values) is never unusual:
-# it keeps noise-free series from scoring rounding errors.
-SCALE_FLOOR = 0.05
-# Warm-up: no score until this much time has been seen (the scale is not known before).
-WARMUP_S = 6 * 3600.0
-# p = 1e-40 (about 13 sigma) scores 1: room above the threshold to rank big deviations.
-LOG10_FLOOR = 40.0
+# A deviation of novelty under this (one fact in twenty) is never rare: keeps regular series from
+# alarming on rounding of their deviation to zero.
+NOVELTY_SD_FLOOR = 0.05
+# p = 1e-10 scores 1.
+LOG10_FLOOR = 10.0
 SUPPRESS_S = 6 * 3600.0
+# Warm-up: no score until this much time has been seen (novelty is high while facts are learned).
+WARMUP_S = 6 * 3600.0
 # Values are clipped to +-1e100 so the arithmetic never overflows to inf/NaN.
 VALUE_LIMIT = 1e100
-# Mean absolute deviation of a normal is sigma * sqrt(2/pi).
-_MAD_TO_SIGMA = math.sqrt(math.pi / 2)
-
-
-class _Season:
-    __slots__ = ("bins", "count", "length_s", "start")
-
-    def __init__(self, length_s: int) -> None:
-        self.length_s = length_s
-        self.count = max(1, min(MAX_BINS, length_s // BIN_S))
-        self.start: float | None = None
-        self.bins: list[float | None] = [None] * self.count
-
-    def index(self, timestamp: float) -> int:
-        return int((timestamp % self.length_s) / self.length_s * self.count) % self.count
-
-    def ready(self, timestamp: float) -> bool:
-        return self.start is not None and timestamp - self.start >= self.length_s
 
 
 class StreamingDetector:
@@ -80,18 +72,35 @@ class StreamingDetector:
 
     def __init__(self, *, season_s: Sequence[int] = (86400, 604800)) -> None:
         self.season_s = tuple(int(s) for s in season_s)
-        self._seasons = [_Season(s) for s in self.season_s if s > 0]
+        positive = [s for s in self.season_s if s > 0]
+        # facts unseen for the longest season are forgotten (never, without a season)
+        self._expiry: float | None = float(max(positive)) if positive else None
         self._first_t: float | None = None
         self._last_t: float | None = None
-        self._mean = 0.0  # of the values (baseline before a season is learned)
-        self._mad = 0.0  # of the values: the series' own spread
-        self._res_mean = 0.0
-        self._res_mad = 0.0
-        self._short = 0.0  # short mean of the residuals
+        self._low = 0.0
+        self._high = 0.0
+        self._levels: deque[int] = deque(maxlen=LAGS)
+        self._facts: dict[int, float] = {}  # fact code -> last time seen
+        self._recent: deque[float] = deque(maxlen=SHORT_POINTS)
+        self._mean = 0.0  # of novelty
+        self._var = 0.0
         self._last_alert: float | None = None
 
-    def _alpha(self, dt: float, tau: float) -> float:
-        return 1.0 - math.exp(-dt / tau)
+    def _level(self, value: float) -> int:
+        if value < self._low or value > self._high:
+            span = max(self._high, value) - min(self._low, value)
+            if value < self._low:
+                self._low = value - RANGE_MARGIN * span
+            if value > self._high:
+                self._high = value + RANGE_MARGIN * span
+        span = self._high - self._low
+        if span <= 0:
+            return 0
+        return min(LEVELS - 1, max(0, int((value - self._low) / span * LEVELS)))
+
+    def _known(self, code: int, timestamp: float) -> bool:
+        seen = self._facts.get(code)
+        return seen is not None and (self._expiry is None or timestamp - seen <= self._expiry)
 
     def update(self, timestamp: float, value: float) -> float:
         if not (isinstance(value, int | float) and math.isfinite(value)):
@@ -103,45 +112,33 @@ class StreamingDetector:
         value = min(max(float(value), -VALUE_LIMIT), VALUE_LIMIT)
         if self._first_t is None or self._last_t is None:
             self._first_t = self._last_t = timestamp
-            self._mean = value
-            for season in self._seasons:
-                season.start = timestamp
-                season.bins[season.index(timestamp)] = value
+            self._low = self._high = value
+            self._levels.append(0)
             return 0.0
         dt = timestamp - self._last_t
         self._last_t = timestamp
-        baseline = self._mean
-        for season in self._seasons:
-            # the longest learned season wins: a weekly profile includes the daily one
-            learned = season.bins[season.index(timestamp)]
-            if learned is not None and season.ready(timestamp):
-                baseline = learned
-        residual = value - baseline
-        a_long = self._alpha(dt, TAU_LONG_S)
-        a_short = self._alpha(dt, TAU_SHORT_S)
-        sigma = self._res_mad * _MAD_TO_SIGMA
-        tiny = max(1e-9 * max(1.0, abs(self._mean)), SCALE_FLOOR * self._mad * _MAD_TO_SIGMA)
-        scale = max(sigma, tiny)
-        z_spike = abs(residual - self._res_mean) / scale
-        short = self._short + a_short * (residual - self._short)
-        # standard error of an exponentially weighted mean: sigma * sqrt(a / (2 - a))
-        z_level = abs(short - self._res_mean) / max(sigma * math.sqrt(a_short / (2 - a_short)), tiny)
-        z = max(z_spike, z_level)
-        warm = timestamp - self._first_t >= WARMUP_S
-        # update the statistics
-        self._short = short
-        deviation = residual - self._res_mean
-        self._res_mean += a_long * deviation
-        self._res_mad += a_long * (abs(deviation) - self._res_mad)
-        self._mad += a_long * (abs(value - self._mean) - self._mad)
-        self._mean += a_long * (value - self._mean)
-        for season in self._seasons:
-            index = season.index(timestamp)
-            learned = season.bins[index]
-            season.bins[index] = value if learned is None else learned + SEASON_RATE * (value - learned)
-        if not warm:
+        extreme = value < self._low or value > self._high
+        level = self._level(value)
+        history = reversed(self._levels)
+        codes = [(lag * LEVELS + earlier) * LEVELS + level for lag, earlier in enumerate(history)]
+        if extreme:  # outside the range seen so far: new whatever its (requantised) level says
+            novelty = 1.0
+        else:
+            novelty = sum(1 for code in codes if not self._known(code, timestamp)) / len(codes)
+        for code in codes:
+            self._facts[code] = timestamp
+        self._levels.append(level)
+        self._recent.append(novelty)
+        short = sum(self._recent) / len(self._recent)
+        z = (short - self._mean) / max(math.sqrt(self._var), NOVELTY_SD_FLOOR)
+        score = _calibrate(z)
+        alpha = 1.0 - math.exp(-dt / TAU_LONG_S)
+        deviation = novelty - self._mean
+        self._mean += alpha * deviation
+        self._var = (1 - alpha) * (self._var + alpha * deviation * deviation)
+        if timestamp - self._first_t < WARMUP_S:
             return 0.0
-        return self._suppress(timestamp, _calibrate(z))
+        return self._suppress(timestamp, score)
 
     def _suppress(self, timestamp: float, score: float) -> float:
         if score < ANOMALY_THRESHOLD:
@@ -152,18 +149,25 @@ class StreamingDetector:
         return score
 
     def to_state(self) -> dict[str, Any]:
+        """JSON state; expired facts are dropped (at most LAGS * LEVELS**2 = 1,792 facts)."""
+        facts = {
+            code: seen
+            for code, seen in self._facts.items()
+            if self._last_t is None or self._known(code, self._last_t)
+        }
         return {
             "kind": STATE_KIND,
             "version": STATE_VERSION,
             "season_s": list(self.season_s),
-            "seasons": [{"start": s.start, "bins": list(s.bins)} for s in self._seasons],
             "first_t": self._first_t,
             "last_t": self._last_t,
+            "low": self._low,
+            "high": self._high,
+            "levels": list(self._levels),
+            "facts": [[code, seen] for code, seen in sorted(facts.items())],
+            "recent": list(self._recent),
             "mean": self._mean,
-            "mad": self._mad,
-            "res_mean": self._res_mean,
-            "res_mad": self._res_mad,
-            "short": self._short,
+            "var": self._var,
             "last_alert": self._last_alert,
         }
 
@@ -177,29 +181,45 @@ class StreamingDetector:
             "season_s is not a list of positive integers",
         )
         detector = cls(season_s=seasons)
-        learned = field(body, "seasons")
-        require(isinstance(learned, list) and len(learned) == len(detector._seasons), "seasons do not match")
-        for season, saved in zip(detector._seasons, learned, strict=True):
-            require(isinstance(saved, dict), "a season is not an object")
-            bins = saved.get("bins")
-            require(isinstance(bins, list) and len(bins) == season.count, "season bins are damaged")
-            season.bins = [None if b is None else finite_number(b, "a season bin") for b in bins]
-            start = saved.get("start")
-            season.start = None if start is None else finite_number(start, "season start")
         for name in ("first_t", "last_t", "last_alert"):
             raw = field(body, name)
             setattr(detector, f"_{name}", None if raw is None else finite_number(raw, name))
-        for name in ("mean", "mad", "res_mean", "res_mad", "short"):
+        for name in ("low", "high", "mean", "var"):
             setattr(detector, f"_{name}", finite_number(field(body, name), name))
-        require(detector._res_mad >= 0 and detector._mad >= 0, "a deviation is negative")
+        require(detector._low <= detector._high and detector._var >= 0, "range or variance is damaged")
+        levels = field(body, "levels")
+        require(
+            isinstance(levels, list)
+            and len(levels) <= LAGS
+            and all(_is_int(q) and 0 <= q < LEVELS for q in levels),
+            "levels are damaged",
+        )
+        detector._levels.extend(levels)
+        recent = field(body, "recent")
+        require(isinstance(recent, list) and len(recent) <= SHORT_POINTS, "recent novelty is damaged")
+        for value in recent:
+            novelty = finite_number(value, "a novelty")
+            require(0.0 <= novelty <= 1.0, "a novelty is out of range")
+            detector._recent.append(novelty)
+        facts = field(body, "facts")
+        require(isinstance(facts, list) and len(facts) <= LAGS * LEVELS * LEVELS, "facts are damaged")
+        for fact in facts:
+            require(isinstance(fact, list) and len(fact) == 2, "a fact is damaged")
+            code, seen = fact
+            require(_is_int(code) and 0 <= code < LAGS * LEVELS * LEVELS, "a fact code is damaged")
+            detector._facts[code] = finite_number(seen, "a fact time")
         return detector
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _calibrate(z: float) -> float:
-    """Two-sided normal tail probability of z, log-scaled to [0, 1]."""
+    """One-sided normal tail probability of z, log-scaled to [0, 1]."""
     if not math.isfinite(z):
         return 1.0
-    p = math.erfc(z / math.sqrt(2))
+    p = 0.5 * math.erfc(z / math.sqrt(2))
     if p <= 0:
         return 1.0
     return min(1.0, max(0.0, -math.log10(p) / LOG10_FLOOR))
