@@ -3,7 +3,7 @@ mock beyond the configured group_wait, and notifications per alert flood — eac
 baseline measured in the same run.
 
 Set-up (in a child interpreter, so nothing leaks into other sections): SQLite in a temporary
-directory, SQS in moto (in-process), the mock Slack Web API from `tests/support/slack_server.py`
+directory, SQS in moto (in-process), the mock Slack Web API from `devstack/slack_mock.py`
 on 127.0.0.1, the default routing config with group_wait forced to GROUP_WAIT_S.
 
 - Ingest: `lotabots.alerts.service.ingest` (dedup, merge, routing, groups, members) on batches
@@ -198,7 +198,7 @@ def _flood_figures(queue_url: str, slack: Any) -> dict[str, Any]:
 def _child() -> None:
     from moto import mock_aws
 
-    from tests.support.slack_server import MockSlack
+    from devstack.slack_mock import MockSlack
 
     with mock_aws(), MockSlack() as slack:
         from lotabots import aws

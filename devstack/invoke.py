@@ -4,7 +4,7 @@ The schedules of `rate(1 hour)` or a daily cron are slow to wait for; this invok
 schedule-triggered function at once, with the "Scheduled Event" its schedule would send, against
 the running stack (its moto server, queues and database, found in `<state dir>/stack.json`), in
 this process. Its output goes to the stack's CloudWatch Logs like any invocation's. Set the same
-`LOTABOTS_STATE_DIR`, `DATABASE_URL` and `SLACK_*` variables as for the stack.
+`LOTABOTS_STATE_DIR` and `DATABASE_URL` as for the stack (its mock Slack, if any, is found in stack.json).
 
     python -m devstack.invoke aiops-logs aiops-anomaly aiops-forecast aiops-report
     python -m devstack.invoke aiops_planner        # a function name: every schedule it has
@@ -35,6 +35,10 @@ def _attach(state_dir: Path) -> dict[str, Any]:
         os.environ[topology.queue(name).env_var] = url
     if info.get("parameters_extension_url"):
         os.environ["PARAMETERS_EXTENSION_URL"] = info["parameters_extension_url"]
+    if info.get("slack_api_url") and not os.environ.get("SLACK_BOT_TOKEN"):
+        # The stack's mock Slack: reports sent from here land where the stack's alerts do.
+        os.environ["SLACK_API_URL"] = info["slack_api_url"]
+        os.environ["SLACK_BOT_TOKEN"] = "xoxb-local-mock"  # noqa: S105 (the mock accepts any token)
     return info
 
 

@@ -45,6 +45,8 @@ class LocalStack:
     _info_path: Path | None = None
     _registry: Any = None
     _telemetry: Any = None
+    _slack: Any = None
+    slack_url: str | None = None
 
     def start(self) -> None:
         from lotabots import aws, config
@@ -57,6 +59,7 @@ class LocalStack:
         self._provision()
         self._migrate_and_bootstrap()
         self._start_parameters_extension(local)
+        self._start_slack_mock(local)
         config.reset()
         aws.reset()
 
@@ -94,6 +97,18 @@ class LocalStack:
         config.reset()
         aws.reset()
         log.info("moto server on %s", self.moto_url)
+
+    def _start_slack_mock(self, local: LocalSettings) -> None:
+        """A mock Slack for the functions unless a real token is configured (or it is switched off)."""
+        if not local.slack_mock or os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_SECRET_ID"):
+            return
+        from devstack.slack_mock import MockSlack
+
+        self._slack = MockSlack(host=local.host).start()
+        os.environ["SLACK_API_URL"] = self._slack.base_url
+        os.environ["SLACK_BOT_TOKEN"] = "xoxb-local-mock"  # noqa: S105 (the mock accepts any token)
+        self.slack_url = self._slack.base_url.removesuffix("/api/")
+        log.info("mock Slack on %s (messages: %s/messages)", self.slack_url, self.slack_url)
 
     def _provision(self) -> None:
         from devstack.provision import provision
@@ -264,6 +279,7 @@ class LocalStack:
             "moto_url": self.moto_url,
             "parameters_extension_url": os.environ["PARAMETERS_EXTENSION_URL"],
             "queues": {q.name: os.environ[q.env_var] for q in topology.QUEUES},
+            "slack_api_url": os.environ.get("SLACK_API_URL") if self._slack is not None else None,
         }
         self._info_path.write_text(json.dumps(info, indent=2))
 
@@ -295,6 +311,8 @@ class LocalStack:
             started = time.monotonic()
             self._registry.close()
             log.info("function workers stopped (%.1f s)", time.monotonic() - started)
+        if self._slack is not None:
+            self._slack.stop()
         if self._moto is not None:
             self._moto.stop()
         if self._info_path is not None:
@@ -312,6 +330,7 @@ class LocalStack:
                 f"  API       {self.url}",
                 f"  Docs      {self.url}/docs   (OpenAPI: {self.url}/openapi.json)",
                 f"  moto      {self.moto_url}",
+                *([f"  Slack     {self.slack_url}/messages   (mock)"] if self.slack_url else []),
                 f"  admin     {self.admin_email} / {self.admin_password}",
                 f"  log in    {login}",
                 "  Ctrl-C stops everything.",

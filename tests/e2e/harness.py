@@ -35,6 +35,9 @@ INHERITED = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ
 # Extra environment for the e2e stack: add what your area's e2e tests need (one line each,
 # with a comment), e.g. short alert grouping timings.
 EXTRA_ENV: dict[str, str] = {
+    # Notifications are logged (the alerting e2e tests read the delivery log); tests that want Slack
+    # start their own mock and set SLACK_BOT_TOKEN / SLACK_API_URL.
+    "LOTABOTS_SLACK_MOCK": "0",
     # Alerting: a new group's first message after 1 s, re-evaluated every 2 s (default 30 s / 5 min).
     "ALERTS_GROUP_WAIT_SECONDS": "1",
     "ALERTS_GROUP_INTERVAL_SECONDS": "2",

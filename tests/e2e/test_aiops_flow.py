@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.slack_mock import MockSlack
 from tests.e2e.harness import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, Stack, client, local_stack, login, stack_env
-from tests.support.slack_server import MockSlack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-aiops")]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devstack.slack_mock import MockSlack
 from lotabots import access, config
 from lotabots.access import Principal
 from lotabots.aiops import sources
@@ -17,7 +18,6 @@ from lotabots.db import session_scope
 from tests.support.aiops import findings, powertools_line, put_logs, run_schedule
 from tests.support.api import api_event, invoke, load_function
 from tests.support.jobs import ADMIN, AUDITOR, MEMBER, OPERATOR
-from tests.support.slack_server import MockSlack
 
 pytestmark = pytest.mark.usefixtures("db")
 ROUTES = [

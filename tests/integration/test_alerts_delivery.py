@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from devstack.slack_mock import MockSlack
 from lotabots import aws, config
 from lotabots.alerts import flush, notify, service
 from lotabots.alerts.engine import normalise_posted
@@ -27,7 +28,6 @@ from tests.support.alerts_helpers import (
     sqs_event,
 )
 from tests.support.api import api_event, invoke
-from tests.support.slack_server import MockSlack
 
 CHANNEL_ID = "C0ALERTS01"
 CONFIG_WITH_CHANNEL_ID = f"""

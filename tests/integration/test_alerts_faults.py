@@ -24,6 +24,7 @@ from sqlalchemy import select
 from devstack.alarms import DeliveryLagAlarm, DlqAlarmWatcher, delivery_lag_alarm_name
 from devstack.pollers import QueuePoller
 from devstack.runtime import LocalFunction
+from devstack.slack_mock import MockSlack
 from lotabots import aws, topology
 from lotabots.alerts import flush, service
 from lotabots.alerts.engine import normalise_posted
@@ -32,7 +33,6 @@ from lotabots.db import session_scope
 from tests.support import alerts_helpers
 from tests.support.alerts_helpers import alarm_event
 from tests.support.api import load_function
-from tests.support.slack_server import MockSlack
 
 REGION = "us-east-1"
 STAGE = "test"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from devstack.slack_mock import MockSlack
 from lotabots import config
 from lotabots.access import Principal, Role
 from tests.support.api import FakeLambdaContext, load_function
-from tests.support.slack_server import MockSlack
 
 ADMIN = Principal("u-admin", "admin@example.test", Role.ADMIN)
 OPERATOR = Principal("u-operator", "operator@example.test", Role.OPERATOR)
@@ -46,7 +46,7 @@ def alerting(db: str, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def slack(alerting: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[MockSlack]:
-    """`alerting` with a bot token and the mock Slack Web API (tests/support/slack_server.py)."""
+    """`alerting` with a bot token and the mock Slack Web API (devstack/slack_mock.py)."""
     with MockSlack() as server:
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
         monkeypatch.setenv("SLACK_API_URL", server.base_url)

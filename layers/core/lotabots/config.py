@@ -284,6 +284,10 @@ class LocalSettings(EnvSettings):
     retry_visibility_seconds: int = Field(5, alias="LOTABOTS_RETRY_VISIBILITY_SECONDS", ge=0, le=43200)
     # How often DLQ depth is checked to play the CloudWatch DLQ alarms.
     dlq_alarm_seconds: float = Field(5.0, alias="LOTABOTS_DLQ_ALARM_SECONDS", gt=0)
+    # Without SLACK_BOT_TOKEN the stack starts a mock of the Slack Web API (devstack/slack_mock.py)
+    # and points the functions at it, so alerts and reports take the real slack_sdk path; false:
+    # notifications are only logged.
+    slack_mock: bool = Field(True, alias="LOTABOTS_SLACK_MOCK")
     # The alert-delivery-lag alarm: Slack has kept an alert group waiting this long (CDK: 600 s).
     delivery_lag_alarm_seconds: float = Field(600.0, alias="LOTABOTS_DELIVERY_LAG_ALARM_SECONDS", gt=0)
     # Worker processes per function (its warm containers; fewer if its reserved concurrency is

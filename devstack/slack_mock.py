@@ -1,4 +1,6 @@
-"""A local mock of the Slack Web API for tests and benchmarks (stdlib ThreadingHTTPServer).
+"""A local mock of the Slack Web API for the local stack, tests and benchmarks (stdlib
+ThreadingHTTPServer). `make dev` starts one when no SLACK_BOT_TOKEN is set: alerts and AIOps
+reports go through the real `slack_sdk` calls to it, and `GET <mock>/messages` shows what it got.
 
 `slack_sdk.WebClient(base_url=server.base_url)` talks to it. It implements chat.postMessage,
 chat.update, conversations.history and auth.test, checks Block Kit limits the way Slack
@@ -78,7 +80,8 @@ def _block_errors(blocks: list[dict[str, Any]]) -> list[str]:
 class MockSlack:
     """Start with `with MockSlack() as slack:`; `slack.base_url` ends with `/api/`."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
         self.requests: list[Request] = []
         self.messages: list[Message] = []
         self._faults: deque[Fault] = deque()
@@ -87,7 +90,7 @@ class MockSlack:
         self._counter = 0
         self._channel_ids: dict[str, str] = {}
         self.uploads: dict[str, bytes] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="mock-slack", daemon=True)
 
@@ -95,7 +98,7 @@ class MockSlack:
     @property
     def base_url(self) -> str:
         port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/api/"
+        return f"http://{self.host}:{port}/api/"
 
     def start(self) -> MockSlack:
         self._thread.start()
@@ -138,6 +141,24 @@ class MockSlack:
     def shared_files(self) -> list[Message]:
         """Messages that shared an uploaded file (files.completeUploadExternal)."""
         return [m for m in self.messages if m.files]
+
+    def transcript(self) -> dict[str, Any]:
+        """What a person would have seen in Slack: every message (with its updates and shared
+        files) in order; `GET /messages` answers this."""
+        with self._lock:
+            return {
+                "messages": [
+                    {
+                        "channel": m.channel,
+                        "ts": m.ts,
+                        "text": m.text,
+                        "blocks": m.blocks,
+                        "updates": len(m.updates),
+                        **({"files": m.files} if m.files else {}),
+                    }
+                    for m in self.messages
+                ]
+            }
 
     def calls(self, method: str) -> list[Request]:
         return [r for r in self.requests if r.method == method]
@@ -223,7 +244,8 @@ class MockSlack:
                 self._counter += 1
                 file_id = f"F{self._counter:08d}"
             port = self._server.server_address[1]
-            return {"ok": True, "upload_url": f"http://127.0.0.1:{port}/upload/{file_id}", "file_id": file_id}
+            upload_url = f"http://{self.host}:{port}/upload/{file_id}"
+            return {"ok": True, "upload_url": upload_url, "file_id": file_id}
         if method == "files.completeUploadExternal":
             files = payload.get("files") or "[]"
             files = json.loads(files) if isinstance(files, str) else files
@@ -275,6 +297,12 @@ class MockSlack:
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
+
+            def do_GET(self) -> None:
+                if self.path.split("?")[0].rstrip("/") in ("", "/messages"):
+                    self._answer(200, mock.transcript())
+                else:
+                    self._answer(404, {"ok": False, "error": "unknown_path"})
 
             def do_POST(self) -> None:
                 method = self.path.split("?")[0].rsplit("/", 1)[-1]
