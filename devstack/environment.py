@@ -23,6 +23,10 @@ DEFAULTS: dict[str, str] = {
     "JOB_BACKEND": "local",
     "LOTABOTS_BOOTSTRAP_ADMIN_EMAIL": DEFAULT_ADMIN_EMAIL,
     "LOTABOTS_BOOTSTRAP_ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD,
+    # AIOps on a stack minutes old: one-minute metric periods, and detectors that score after half
+    # an hour of series time (the one-hour lookback reads the periods before the stack as zero).
+    "AIOPS_METRIC_PERIOD_SECONDS": "60",
+    "AIOPS_ANOMALY_WARMUP_SECONDS": "1800",
 }
 
 FAKE_CREDENTIALS: dict[str, str] = {

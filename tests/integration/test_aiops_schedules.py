@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from sqlalchemy import select
 
-from lotabots import aws
+from lotabots import aws, config
 from lotabots.aiops import logs, sources, store
 from lotabots.aiops.models import Anomaly, Forecast, HealthRun, LogCluster
 from lotabots.db import session_scope
@@ -180,10 +180,15 @@ def test_cloudwatch_throttling_is_a_finding_not_a_crash(aws_env: dict[str, str])
     assert unavailable and all("throttled" in f["summary"] for f in unavailable)
 
 
-def test_anomaly_run_scores_each_point_once_and_stores_anomalies(aws_env: dict[str, str]) -> None:
-    start = now() - timedelta(minutes=55)
-    points = [(start + timedelta(minutes=5 * i), 100.0 + (i % 2)) for i in range(10)]
-    points.append((start + timedelta(minutes=50), 5000.0))
+def test_anomaly_run_scores_each_point_once_and_stores_anomalies(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine quiet hours (the detector learns for its first six) then a spike: one anomaly."""
+    monkeypatch.setenv("AIOPS_METRIC_LOOKBACK_SECONDS", str(10 * 3600))
+    config.reset()
+    start = now() - timedelta(hours=9)
+    points = [(start + timedelta(minutes=5 * i), 100.0 + (i % 3)) for i in range(9 * 12 - 1)]
+    points.append((start + timedelta(minutes=5 * (9 * 12 - 1)), 5000.0))
     put_metric("documents", "Invocations", points)
     first = run_schedule("anomaly")
     assert first["anomalies"] >= 1 and first["points"] > 0

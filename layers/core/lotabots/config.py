@@ -248,6 +248,8 @@ class AIOpsSettings(EnvSettings):
     metric_period_s: int = Field(300, alias="AIOPS_METRIC_PERIOD_SECONDS", ge=60)
     metric_lookback_s: int = Field(3600, alias="AIOPS_METRIC_LOOKBACK_SECONDS", gt=0)
     anomaly_threshold: float | None = Field(None, alias="AIOPS_ANOMALY_THRESHOLD", gt=0, le=1)
+    # A new series' detector learns this long (series time) before it scores anything.
+    anomaly_warmup_s: int = Field(6 * 3600, alias="AIOPS_ANOMALY_WARMUP_SECONDS", ge=0)
     # Forecast: history read (hourly points) and the horizon; the scaling plan is applied only
     # when `scaling_apply` is true (dry-run otherwise).
     forecast_history_hours: int = Field(14 * 24, alias="AIOPS_FORECAST_HISTORY_HOURS", ge=24)

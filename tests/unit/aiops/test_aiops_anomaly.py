@@ -143,3 +143,17 @@ def test_damaged_fields_raise_state_error() -> None:
         broken[key] = "garbage"
         with pytest.raises(StateError):
             StreamingDetector.from_state(broken)
+
+
+def test_the_warm_up_is_a_setting_kept_in_the_state() -> None:
+    """A detector scores nothing during its warm-up; a shorter one (the local stack's) scores a
+    spike sooner, and the state carries the warm-up it was created with."""
+    quiet = [(60.0 * i, 10.0 + (i % 3)) for i in range(90)]
+    spike = (60.0 * 90, 5000.0)
+    default, short = StreamingDetector(), StreamingDetector(warmup_s=1800)
+    for t, v in quiet:
+        default.update(t, v)
+        short.update(t, v)
+    assert default.update(*spike) == 0.0
+    assert short.update(*spike) >= ANOMALY_THRESHOLD
+    assert StreamingDetector.from_state(short.to_state()).warmup_s == 1800

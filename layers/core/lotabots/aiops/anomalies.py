@@ -205,11 +205,12 @@ def run(now: datetime | None = None) -> AnomalyRunResult:
 
 
 def _detector(name: str, state: Any, reset: list[str], found: list[Finding]) -> StreamingDetector:
+    warmup_s = config.load(AIOpsSettings).anomaly_warmup_s
     if state is None:
-        return StreamingDetector()
+        return StreamingDetector(warmup_s=warmup_s)
     try:
         return StreamingDetector.from_state(state)
     except (StateError, ValueError, TypeError, KeyError) as exc:
         reset.append(name)
         found.append(state_reset_finding(f"detector {name}", str(exc)[:200]))
-        return StreamingDetector()
+        return StreamingDetector(warmup_s=warmup_s)

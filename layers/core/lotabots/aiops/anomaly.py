@@ -70,8 +70,10 @@ VALUE_LIMIT = 1e100
 class StreamingDetector:
     """One per series. `update` returns a score in [0, 1]; never raises on NaN/inf/gaps."""
 
-    def __init__(self, *, season_s: Sequence[int] = (86400, 604800)) -> None:
+    def __init__(self, *, season_s: Sequence[int] = (86400, 604800), warmup_s: float = WARMUP_S) -> None:
         self.season_s = tuple(int(s) for s in season_s)
+        # A deployment's detectors learn for WARMUP_S; the local stack, minutes old, shortens it.
+        self.warmup_s = max(0.0, float(warmup_s))
         positive = [s for s in self.season_s if s > 0]
         # facts unseen for the longest season are forgotten (never, without a season)
         self._expiry: float | None = float(max(positive)) if positive else None
@@ -136,7 +138,7 @@ class StreamingDetector:
         deviation = novelty - self._mean
         self._mean += alpha * deviation
         self._var = (1 - alpha) * (self._var + alpha * deviation * deviation)
-        if timestamp - self._first_t < WARMUP_S:
+        if timestamp - self._first_t < self.warmup_s:
             return 0.0
         return self._suppress(timestamp, score)
 
@@ -159,6 +161,7 @@ class StreamingDetector:
             "kind": STATE_KIND,
             "version": STATE_VERSION,
             "season_s": list(self.season_s),
+            "warmup_s": self.warmup_s,
             "first_t": self._first_t,
             "last_t": self._last_t,
             "low": self._low,
@@ -180,7 +183,8 @@ class StreamingDetector:
             and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in seasons),
             "season_s is not a list of positive integers",
         )
-        detector = cls(season_s=seasons)
+        warmup = body.get("warmup_s", WARMUP_S)
+        detector = cls(season_s=seasons, warmup_s=finite_number(warmup, "warmup_s"))
         for name in ("first_t", "last_t", "last_alert"):
             raw = field(body, name)
             setattr(detector, f"_{name}", None if raw is None else finite_number(raw, name))

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lotabots import config
 from lotabots.aiops import charts, findings, repository, sources, store
@@ -159,21 +160,22 @@ def _attestation(session: Any, since: datetime) -> dict[str, Any]:
     return {"pools": pools, "attestations": {str(k): int(v) for k, v in counts.items()}}
 
 
-def build(now: datetime) -> dict[str, Any]:
+def build(session: Session, now: datetime) -> dict[str, Any]:
+    """The day's summary, read in the caller's session (a second session in the same process
+    would wait on the first one's write lock under SQLite's BEGIN IMMEDIATE)."""
     since = now - DAY
-    with session_scope() as session:
-        summary = {
-            "period": {"from": since, "to": now},
-            "top_error_clusters": _clusters(session, since),
-            "anomalies": _anomalies(session, since),
-            "forecast_vs_actual": _forecast_vs_actual(session, now),
-            "gpu": _gpu(session, since),
-            "attestation": _attestation(session, since),
-        }
-        latest = repository.latest_forecast(session)
-        if latest is not None:
-            summary["scaling_plan"] = latest.plan
-            summary["forecast_series"] = latest.series
+    summary = {
+        "period": {"from": since, "to": now},
+        "top_error_clusters": _clusters(session, since),
+        "anomalies": _anomalies(session, since),
+        "forecast_vs_actual": _forecast_vs_actual(session, now),
+        "gpu": _gpu(session, since),
+        "attestation": _attestation(session, since),
+    }
+    latest = repository.latest_forecast(session)
+    if latest is not None:
+        summary["scaling_plan"] = latest.plan
+        summary["forecast_series"] = latest.series
     return json.loads(
         json.dumps(summary, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
     )
@@ -284,7 +286,7 @@ def run(now: datetime | None = None, deadline: float | None = None) -> ReportRun
     created = False
     with session_scope() as session:
         if repository.report_for_day(session, day) is None:
-            summary = build(now)
+            summary = build(session, now)
             report_key = store.key("reports", f"{day}.json")
             chart_key = store.key("reports", f"{day}.png")
             store.put_bytes(report_key, json.dumps(summary, indent=1).encode(), "application/json")
