@@ -35,6 +35,8 @@ def _attach(state_dir: Path) -> dict[str, Any]:
         os.environ[topology.queue(name).env_var] = url
     if info.get("parameters_extension_url"):
         os.environ["PARAMETERS_EXTENSION_URL"] = info["parameters_extension_url"]
+    if info.get("url"):
+        os.environ.setdefault("AIOPS_API_URL", info["url"])
     if info.get("slack_api_url") and not os.environ.get("SLACK_BOT_TOKEN"):
         # The stack's mock Slack: reports sent from here land where the stack's alerts do.
         os.environ["SLACK_API_URL"] = info["slack_api_url"]

@@ -66,6 +66,9 @@ class LocalStack:
         core = config.load(CoreSettings)
         auth = config.load(AuthSettings)
         self.admin_email, self.admin_password = auth.bootstrap_admin_email, auth.bootstrap_admin_password
+        if local.port:
+            # The AIOps health probe's target: this stack's own gateway (in AWS: the inventory).
+            os.environ.setdefault("AIOPS_API_URL", f"http://{local.connect_host}:{local.port}")
         registry = self._load_functions(core.aws_region, local.function_workers)
         self._start_telemetry()
         self._start_pollers(registry, core.aws_region, local.retry_visibility_seconds)
