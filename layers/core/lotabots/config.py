@@ -31,7 +31,8 @@ class EnvSettings(BaseModel):
     its source providers) cost every function's cold start about 20 ms.
     """
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Built on first use: a function loads two or three of these classes, not all ten.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**_environment_values(type(self)), **values})
