@@ -23,7 +23,7 @@ SAM_DIR := build/sam
 SAM_TEMPLATE := $(SAM_DIR)/LotaBots-dev.template.json
 
 .PHONY: fuzz dev test lint typecheck unit integration infra e2e synth deploy diff gpu-image bench bench-aiops load clean venv \
-	tools sam-template sam-invoke dev-for-sam smoke checkov lock audit traffic aiops-now
+	tools test-tools sam-template sam-invoke dev-for-sam smoke checkov lock audit traffic aiops-now
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -120,6 +120,9 @@ $(PIP_AUDIT_STAMP):
 
 ## make tools: SAM CLI, checkov and pip-audit, each in its own venv (make test uses the first two)
 tools: $(SAM_STAMP) $(CHECKOV_STAMP) $(PIP_AUDIT_STAMP)
+
+## the tools `make test` needs (SAM CLI, checkov)
+test-tools: $(SAM_STAMP) $(CHECKOV_STAMP)
 
 ## make sam-template: the SAM-ready variant of the stack (no SAR app, no remote layer, local endpoints)
 sam-template: $(STAMP)
