@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +36,7 @@ PLACEHOLDER_ID = "0" * 32
 
 
 def concrete(template: str) -> str:
-    return re.sub(r"\{[^/{}]+\}", PLACEHOLDER_ID, template)
+    return access.example_path(template, PLACEHOLDER_ID)
 
 
 def expected(method: str, template: str, caller: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -67,7 +66,7 @@ def test_every_route_has_a_method_public_ones_without_authorizer_others_with_it(
     for (method, template), roles in access.ROUTE_ROLES.items():
         props = _served_by(methods, method, template)
         assert props is not None, f"{method} {template} has no API Gateway method"
-        owner = topology.function_for_path(re.sub(r"\{[^}]+\}", "x", template))
+        owner = topology.function_for_path(access.example_path(template))
         assert owner is not None
         assert mentions(props["Integration"]["Uri"], live_alias(synth, deployed[owner.name][0])), (
             method,

@@ -36,3 +36,12 @@ def test_every_mapped_route_is_served_by_its_topology_function(method: str, temp
     assert SERVED.get((method, template)) == owner.name, (
         f"{method} {template} is in the route map but {owner.name} does not serve it"
     )
+
+
+def test_an_example_path_of_every_template_is_matched_by_that_template() -> None:
+    """One template parser: the path the CDK app and the access matrix derive from a template is
+    one the map's own regex for that template accepts."""
+    for _method, template in access.ROUTE_ROLES:
+        assert access.path_parameters(template, access.example_path(template, "abc")) is not None or (
+            "{" not in template and access.example_path(template) == template
+        )

@@ -17,7 +17,6 @@ gateway responses turn into a 404 in the common error shape.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,7 +37,6 @@ AUTHORIZER_CACHE = Duration.seconds(10)
 REVOCATIONS_CACHE = Duration.seconds(10)
 # Brute-force targets: API Gateway throttles them far below the rest (per stage, all callers).
 STRICT_ROUTES = (("POST", "/auth/login"), ("POST", "/auth/register"), ("POST", "/auth/refresh"))
-_PARAM = re.compile(r"\{[^/{}]+\}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class MethodPlan:
 
 def _owner(template: str) -> tuple[topology.Function, str]:
     """The function serving a route template and the prefix it serves it under."""
-    concrete = _PARAM.sub("x", template)
+    concrete = access.example_path(template)
     fn = topology.function_for_path(concrete)
     if fn is None:
         raise ValueError(f"route {template} in access.ROUTE_ROLES is served by no topology function")

@@ -169,10 +169,19 @@ def canonical_path(raw: str) -> str:
     return "/" + "/".join(segments)
 
 
+# One parameter of a route template: `{name}`, or greedy `{name+}` as API Gateway writes it.
+TEMPLATE_PARAMETER = re.compile(r"\{[^/{}]+\}")
+
+
+def example_path(template: str, value: str = "x") -> str:
+    """A concrete path the template matches, every parameter replaced by `value`."""
+    return TEMPLATE_PARAMETER.sub(value, template)
+
+
 def compile_template(template: str) -> re.Pattern[str]:
     """A route template (`/documents/{document_id}`) as a regex over canonical paths; each
     `{name}` (or greedy `{name+}`, as API Gateway writes it) is one named segment."""
-    parts = re.split(r"(\{[^/{}]+\})", template)
+    parts = re.split(f"({TEMPLATE_PARAMETER.pattern})", template)
     regex = "".join(
         f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
     )
