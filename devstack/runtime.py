@@ -17,7 +17,6 @@ the function's result or raises like a failed invocation, and every invocation i
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import logging
 import sys
@@ -213,21 +212,7 @@ class LocalFunction:
 
 def load_module(name: str, root: Path = ROOT) -> Any:
     """Import functions/<name>/app.py under a unique module name, once."""
-    module_name = f"devstack_fn_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = root / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+    return topology.load_function_module(name, root, "devstack_fn_")
 
 
 @dataclass

@@ -17,9 +17,7 @@ checkout (the local stack, tests). The API fuzz tests check responses against it
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -117,20 +115,7 @@ def function_apps(root: Path) -> list[Any]:
     `functions/<name>/app.py` as Lambda does (one module per function)."""
     apps = []
     for spec in topology.api_functions():
-        module_name = f"lotabots_openapi_{spec.name}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            path = root / spec.code_dir / "app.py"
-            loader_spec = importlib.util.spec_from_file_location(module_name, path)
-            if loader_spec is None or loader_spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[module_name] = module
-            try:
-                loader_spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[module_name]
-                raise
+        module = topology.load_function_module(spec.name, root, "lotabots_openapi_")
         apps.append(module.app)
     return apps
 

@@ -9,7 +9,10 @@ every asynchronous path has a DLQ and redelivery.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 FunctionKind = Literal["api", "authorizer", "worker", "migration"]
@@ -318,6 +321,26 @@ FUNCTIONS: tuple[Function, ...] = (
         reserved_concurrency=2,
     ),
 )
+
+
+def load_function_module(name: str, root: Path, prefix: str) -> Any:
+    """Import `functions/<name>/app.py` under `root` as module `<prefix><name>`, once: each
+    function's handler module is its own, as in Lambda (the local stack, the OpenAPI build)."""
+    module_name = f"{prefix}{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    path = root / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
 
 
 def function(name: str) -> Function:

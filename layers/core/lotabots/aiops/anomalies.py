@@ -129,14 +129,7 @@ def run(now: datetime | None = None) -> AnomalyRunResult:
         raw = sources.metric_series(queries, start, end, period)
     except sources.SourceUnavailable as exc:
         unavailable.append(exc.source)
-        found.append(
-            Finding(
-                "source_unavailable",
-                f"source:{exc.source}",
-                f"{exc.source} could not be read after retries ({exc.reason}); the next run catches up",
-                labels={"resource": exc.source},
-            )
-        )
+        found.append(findings.source_unavailable(exc.source, exc.reason))
         raw = {}
     for qid, points in raw.items():
         name, absent_is_zero = names[qid]

@@ -91,6 +91,17 @@ def publish(finding: Finding, status: Literal["firing", "resolved"] = "firing") 
     events.publish(SOURCE, DETAIL_TYPE, finding.detail(status))
 
 
+def source_unavailable(source: str, reason: str) -> Finding:
+    """A source (CloudWatch, SQS, ...) that could not be read after retries: the run carries on
+    with what it has, and the next run catches up."""
+    return Finding(
+        "source_unavailable",
+        f"source:{source}",
+        f"{source} could not be read after retries ({reason}); the next run catches up",
+        labels={"resource": source},
+    )
+
+
 @dataclass
 class Ledger:
     """The open findings of one source (`health`, `logs`, ...), read from and written to the store."""

@@ -94,14 +94,7 @@ def run(now: datetime | None = None) -> ForecastRunResult:
         raw = sources.metric_series(queries, start, end, HOUR)
     except sources.SourceUnavailable as exc:
         unavailable.append(exc.source)
-        found.append(
-            Finding(
-                "source_unavailable",
-                f"source:{exc.source}",
-                f"{exc.source} could not be read after retries ({exc.reason}); the next run catches up",
-                labels={"resource": exc.source},
-            )
-        )
+        found.append(findings.source_unavailable(exc.source, exc.reason))
         raw = {}
     next_hour = (math.floor(now.timestamp() / HOUR) + 1) * HOUR
     future = [float(next_hour + h * HOUR) for h in range(horizon)]

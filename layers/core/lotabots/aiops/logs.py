@@ -179,14 +179,7 @@ def run(now: datetime | None = None) -> LogsRunResult:
                     entry.examples.append(message)
         except sources.SourceUnavailable as exc:
             unavailable.append(function)
-            found.append(
-                Finding(
-                    "source_unavailable",
-                    f"source:{exc.source}",
-                    f"{exc.source} could not be read after retries ({exc.reason}); the next run catches up",
-                    labels={"resource": exc.source},
-                )
-            )
+            found.append(findings.source_unavailable(exc.source, exc.reason))
             continue
         checkpoints[function] = newest + 1
         per_function[function] = sum(s.count for (f, _), s in seen.items() if f == function)

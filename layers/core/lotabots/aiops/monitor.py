@@ -87,15 +87,7 @@ def _database_check(found: list[Finding]) -> Check:
 
 
 def _unavailable(exc: sources.SourceUnavailable, found: list[Finding]) -> None:
-    found.append(
-        Finding(
-            "source_unavailable",
-            f"source:{exc.source}",
-            f"{exc.source} could not be read after retries ({exc.reason})",
-            "warning",
-            {"resource": exc.source},
-        )
-    )
+    found.append(findings.source_unavailable(exc.source, exc.reason))
 
 
 def _queue_checks(settings: AIOpsSettings, found: list[Finding]) -> list[Check]:
