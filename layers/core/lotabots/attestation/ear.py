@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 EAT_PROFILE = "tag:github.com,2023:veraison/ear"
 MEDIA_TYPE = 'application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"'
 ALGORITHM = "ES256"
@@ -89,6 +87,8 @@ def build_claims(
 
 def sign(claims: dict[str, Any]) -> tuple[str, str]:
     """(token, kid) signed with the platform's current signing key."""
+    import jwt  # here, not at import: PyJWT's cryptography imports weigh on every cold start
+
     from lotabots.auth import keys
 
     key = keys.signing_key()
@@ -102,6 +102,8 @@ def verify(
     token: str, jwks: Mapping[str, Any], *, audience: str = DEFAULT_AUDIENCE, issuer: str | None = None
 ) -> VerifiedToken:
     """Verify offline against a JWKS document ({"keys": [...]}); raises TokenError."""
+    import jwt
+
     token = token.strip()
     if not token or len(token) > 64_000:
         raise TokenError("empty or oversized token")
