@@ -25,7 +25,7 @@ from lotabots.aiops import health, service
 from lotabots.aiops.repository import AnomalyFilter, ClusterFilter
 from lotabots.aiops.schemas import AnomalyPage, ForecastOut, HealthRunOut, LogClusterPage, ReportOut
 from lotabots.http import create_resolver, http_handler
-from lotabots.openapi import ErrorResponse
+from lotabots.openapi import route_responses
 from lotabots.timestamps import UtcDateTime
 
 app = create_resolver()
@@ -40,15 +40,7 @@ _ERRORS = {
 
 
 def _responses(model: type[BaseModel], *errors: int) -> dict[int, OpenAPIResponse]:
-    documented: dict[int, OpenAPIResponse] = {
-        200: {"description": "success", "content": {"application/json": {"model": model}}}
-    }
-    for code in errors:
-        documented[code] = {
-            "description": _ERRORS[code],
-            "content": {"application/json": {"model": ErrorResponse}},
-        }
-    return documented
+    return route_responses(200, model, _ERRORS, *errors)
 
 
 @app.get("/health", summary="Platform health", tags=["platform"])

@@ -24,7 +24,7 @@ from lotabots.audit.repository import AuditFilter
 from lotabots.audit.schemas import AuditPage, VerifyResult
 from lotabots.http import create_resolver, http_handler
 from lotabots.observability import metrics
-from lotabots.openapi import ErrorResponse
+from lotabots.openapi import route_responses
 from lotabots.timestamps import UtcDateTime
 
 app = create_resolver()
@@ -38,15 +38,7 @@ _ERRORS = {
 
 
 def _responses(model: type[AuditPage] | type[VerifyResult], *errors: int) -> dict[int, OpenAPIResponse]:
-    documented: dict[int, OpenAPIResponse] = {
-        200: {"description": "success", "content": {"application/json": {"model": model}}}
-    }
-    for code in errors:
-        documented[code] = {
-            "description": _ERRORS[code],
-            "content": {"application/json": {"model": ErrorResponse}},
-        }
-    return documented
+    return route_responses(200, model, _ERRORS, *errors)
 
 
 @app.get(

@@ -36,7 +36,7 @@ from lotabots.auth.schemas import (
     UserUpdate,
 )
 from lotabots.http import create_resolver, current_principal, http_handler
-from lotabots.openapi import ErrorResponse
+from lotabots.openapi import route_responses
 
 app = create_resolver()
 
@@ -55,18 +55,8 @@ _ERRORS = {
 
 
 def responses(status: int, model: type[BaseModel] | None, *errors: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI documentation of a route's answers: its success and the errors it can give."""
-    documented: dict[int, OpenAPIResponse] = {
-        status: {"description": "success", "content": {"application/json": {"model": model}}}
-        if model
-        else {"description": "success, no body"}
-    }
-    for code in (400, 413, 422, *errors):
-        documented[code] = {
-            "description": _ERRORS[code],
-            "content": {"application/json": {"model": ErrorResponse}},
-        }
-    return documented
+    """A route's success and the errors it can give (bad JSON, too big, invalid, and `errors`)."""
+    return route_responses(status, model, _ERRORS, 400, 413, 422, *errors)
 
 
 @app.post(

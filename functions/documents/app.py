@@ -34,7 +34,7 @@ from lotabots.documents.schemas import (
 )
 from lotabots.embeddings.routes import router as similarity_router
 from lotabots.http import create_resolver, current_principal, http_handler
-from lotabots.openapi import ErrorResponse
+from lotabots.openapi import route_responses
 from lotabots.timestamps import UtcDateTime
 
 app = create_resolver()
@@ -59,18 +59,8 @@ _ERRORS = {
 
 
 def responses(status: int, model: type[BaseModel] | None, *errors: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI documentation of a route's answers: its success and the errors it can give."""
-    documented: dict[int, OpenAPIResponse] = {
-        status: {"description": "success", "content": {"application/json": {"model": model}}}
-        if model
-        else {"description": "success, no body"}
-    }
-    for code in (400, 401, 422, *errors):
-        documented[code] = {
-            "description": _ERRORS[code],
-            "content": {"application/json": {"model": ErrorResponse}},
-        }
-    return documented
+    """A route's success and the errors it can give (bad input, not signed in, and `errors`)."""
+    return route_responses(status, model, _ERRORS, 400, 401, 422, *errors)
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:

@@ -3,7 +3,6 @@ as the Lambda service hands a function's output to CloudWatch Logs (the AIOps fu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,16 +10,6 @@ import pytest
 from devstack import runtime
 from lotabots import topology
 from lotabots.observability import logger
-
-
-@pytest.fixture
-def records() -> Iterator[list[runtime.InvocationRecord]]:
-    seen: list[runtime.InvocationRecord] = []
-    runtime.INVOCATION_LISTENERS.append(seen.append)
-    try:
-        yield seen
-    finally:
-        runtime.INVOCATION_LISTENERS.remove(seen.append)
 
 
 def _function(handler: runtime.Handler) -> runtime.LocalFunction:

@@ -74,16 +74,6 @@ def make_function(functions_root: Path) -> Iterator[Callable[..., WorkerFunction
         function.close(grace_s=1)
 
 
-@pytest.fixture
-def records() -> Iterator[list[runtime.InvocationRecord]]:
-    seen: list[runtime.InvocationRecord] = []
-    runtime.INVOCATION_LISTENERS.append(seen.append)
-    try:
-        yield seen
-    finally:
-        runtime.INVOCATION_LISTENERS.remove(seen.append)
-
-
 def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     outcome: list[Any] = []
 

@@ -18,10 +18,11 @@ checkout (the local stack, tests). The API fuzz tests check responses against it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from lotabots import access, topology
@@ -78,6 +79,24 @@ def merged_document(
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
     annotate(document)
     return document
+
+
+def route_responses(
+    status: int, model: type[BaseModel] | None, descriptions: Mapping[int, str], *errors: int
+) -> dict[int, OpenAPIResponse]:
+    """OpenAPI documentation of a route's answers: its success (`model`, or no body) and the
+    errors it can give, each in the common error shape with its function's description."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": "success", "content": {"application/json": {"model": model}}}
+        if model
+        else {"description": "success, no body"}
+    }
+    for code in errors:
+        documented[code] = {
+            "description": descriptions[code],
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return documented
 
 
 def annotate(document: dict[str, Any]) -> None:
