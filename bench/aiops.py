@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bench import aiops_forecast, aiops_logs, aiops_nab
+from bench import aiops_forecast, aiops_logs, aiops_nab, aiops_runs
 from lotabots.aiops import anomaly
 from lotabots.aiops.logmining import TemplateMiner
 
@@ -197,4 +197,5 @@ def run() -> str:
     parts += _nab(root)
     parts += _forecast(root)
     parts += _day_of_work(root)
+    parts += aiops_runs.rows()
     return "\n".join(parts)
