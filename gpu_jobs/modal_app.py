@@ -42,16 +42,17 @@ app = modal.App(APP_NAME, image=image)
 # Modal retries cover infrastructure loss (preemption, a container that dies): a job that fails
 # on its own returns a failed report instead of raising, so it is not retried.
 RETRIES = modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=10.0)
+# What every job function shares: its time limit, retries, the AWS secret (results go to S3 and
+# EventBridge) and a cap on containers. The GPU jobs add the GPU and how long to stay warm.
+JOB_FUNCTION: dict[str, Any] = {
+    "timeout": TIMEOUT_S,
+    "retries": RETRIES,
+    "secrets": [modal.Secret.from_name(AWS_SECRET)],
+    "max_containers": 10,
+}
 
 
-@app.function(
-    gpu=GPU,
-    timeout=TIMEOUT_S,
-    retries=RETRIES,
-    secrets=[modal.Secret.from_name(AWS_SECRET)],
-    max_containers=10,
-    scaledown_window=120,
-)
+@app.function(**JOB_FUNCTION, gpu=GPU, scaledown_window=120)
 def embed(job: dict[str, Any]) -> dict[str, Any]:
     """all-MiniLM-L6-v2 embeddings of one document (fp16 on the GPU)."""
     from gpu_jobs.runner import run_job
@@ -59,14 +60,7 @@ def embed(job: dict[str, Any]) -> dict[str, Any]:
     return run_job(job)
 
 
-@app.function(
-    gpu=GPU,
-    timeout=TIMEOUT_S,
-    retries=RETRIES,
-    secrets=[modal.Secret.from_name(AWS_SECRET)],
-    max_containers=10,
-    scaledown_window=60,
-)
+@app.function(**JOB_FUNCTION, gpu=GPU, scaledown_window=60)
 def attest_hardware(job: dict[str, Any]) -> dict[str, Any]:
     """NVML evidence and the nonce-seeded bf16 challenge on the GPU (see gpu_jobs.attest_hardware)."""
     from gpu_jobs.runner import run_job
@@ -74,14 +68,7 @@ def attest_hardware(job: dict[str, Any]) -> dict[str, Any]:
     return run_job(job)
 
 
-@app.function(
-    gpu=GPU,
-    timeout=TIMEOUT_S,
-    retries=RETRIES,
-    secrets=[modal.Secret.from_name(AWS_SECRET)],
-    max_containers=10,
-    scaledown_window=60,
-)
+@app.function(**JOB_FUNCTION, gpu=GPU, scaledown_window=60)
 def attest_model(job: dict[str, Any]) -> dict[str, Any]:
     """Model files hashed and verified with model-signing where they load; golden outputs."""
     from gpu_jobs.runner import run_job
@@ -89,9 +76,7 @@ def attest_model(job: dict[str, Any]) -> dict[str, Any]:
     return run_job(job)
 
 
-@app.function(
-    timeout=TIMEOUT_S, retries=RETRIES, secrets=[modal.Secret.from_name(AWS_SECRET)], max_containers=10
-)
+@app.function(**JOB_FUNCTION)
 def attest_inference(job: dict[str, Any]) -> dict[str, Any]:
     """Re-check of an embed job's TOPLOC proofs on the CPU (no GPU asked for)."""
     from gpu_jobs.runner import run_job
