@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import environment
+
 FUNCTIONS = (
     "auth",
     "documents",
@@ -102,24 +104,14 @@ def _measure(work: Callable[[], dict[str, Any]]) -> tuple[float, float, dict[str
 
 def rows() -> list[str]:
     tmp = Path(tempfile.mkdtemp(prefix="lotabots-bench-aiops-"))
-    env = {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_METRICS_NAMESPACE": "LotaBotsBench",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
-        "AIOPS_LOG_LOOKBACK_SECONDS": "86400",
-        "AIOPS_METRIC_LOOKBACK_SECONDS": "86400",
-        "AIOPS_FORECAST_HISTORY_HOURS": "24",
-    }
-    saved = {name: os.environ.get(name) for name in (*env, "AWS_ENDPOINT_URL", "SLACK_BOT_TOKEN")}
-    os.environ.update(env)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.pop("SLACK_BOT_TOKEN", None)
+    env = environment.in_process(
+        tmp / "bench.db",
+        AIOPS_LOG_LOOKBACK_SECONDS="86400",
+        AIOPS_METRIC_LOOKBACK_SECONDS="86400",
+        AIOPS_FORECAST_HISTORY_HOURS="24",
+    )
+    saved = environment.apply(env)
+    saved.setdefault("SLACK_BOT_TOKEN", os.environ.pop("SLACK_BOT_TOKEN", None))  # the report is logged
     from moto import mock_aws
 
     from devstack.provision import provision
@@ -150,11 +142,7 @@ def rows() -> list[str]:
                 seconds, peak, result = _measure(one_run)
                 out.append((schedule, seconds, peak, result))
     finally:
-        for name, previous in saved.items():
-            if previous is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = previous
+        environment.restore(saved)
         config.reset()
         aws.reset()
         db_engine.reset_engine()

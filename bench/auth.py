@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import environment
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 WARM = int(os.environ.get("BENCH_WARM_REQUESTS", "300"))
@@ -107,21 +109,9 @@ def run() -> str:
 
 def _measure() -> str:
     tmp = Path(tempfile.mkdtemp(prefix="lotabots-bench-auth-"))
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_METRICS_NAMESPACE": "LotaBotsBench",
-        "BCRYPT_ROUNDS": "4",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
-    }
+    env = {**os.environ, **environment.in_process(tmp / "bench.db", BCRYPT_ROUNDS="4")}
     env.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(env)
+    environment.apply(env)
 
     from moto import mock_aws
 
