@@ -1,7 +1,7 @@
 """The scheduled AIOps functions on a day of data: time and peak memory of one run each.
 
-A day of synthetic platform telemetry in moto (in this process): for each of ten functions, one
-Powertools log line a minute (a dozen message shapes with changing ids, a few errors) and
+A day of synthetic platform telemetry in moto (in this process): for each of ten functions, 1,440
+Powertools log lines in hourly batches (a dozen message shapes with changing ids, a few errors) and
 five-minute Invocations, Errors and Duration points. Then one run of the logs, anomaly, forecast
 and report schedules, each through its function's real handler with its sample event, reading
 the whole day (lookbacks of 24 h). The times include moto answering in-process, which is slower
@@ -74,9 +74,10 @@ def _seed_day(now: datetime) -> int:
     lines = 0
     for function in FUNCTIONS:
         day = [_line(rng) for _ in range(1440)]
-        base_ms = int(start.timestamp() * 1000)
-        for chunk in range(0, len(day), 360):  # one batch per six hours of the day
-            put_logs(function, day[chunk : chunk + 360], at_ms=base_ms + chunk * 60_000)
+        # One batch an hour, the first a few minutes inside the runs' 24-hour lookback.
+        base_ms = int((start + timedelta(minutes=10)).timestamp() * 1000)
+        for hour in range(24):
+            put_logs(function, day[hour * 60 : (hour + 1) * 60], at_ms=base_ms + hour * 3_600_000)
         lines += len(day)
         points = [start + timedelta(minutes=5 * i) for i in range(288)]
         daily = [1.5 + math.sin(2 * math.pi * i / 288) for i in range(288)]
