@@ -157,3 +157,63 @@ def test_the_warm_up_is_a_setting_kept_in_the_state() -> None:
     assert default.update(*spike) == 0.0
     assert short.update(*spike) >= ANOMALY_THRESHOLD
     assert StreamingDetector.from_state(short.to_state()).warmup_s == 1800
+
+
+def _office_hours(days: int) -> list[tuple[float, float]]:
+    """Low at night, high from 09:00 to 18:00 UTC (its start jittering by up to 10 minutes), noise."""
+    points = []
+    for i in range(days * DAY):
+        day, minute = divmod(i * 5, 1440)
+        start = 540 + (day * 7) % 3 * 5
+        busy = start <= minute < 1080
+        points.append((i * STEP, (80.0 if busy else 20.0) + 1.5 * math.sin(i * 1.7)))
+    return points
+
+
+def test_a_missing_daily_peak_is_an_anomaly() -> None:
+    """A day whose busy hours never come (every level and transition familiar) alarms once the
+    peak is overdue; the jittering daily edges before it never alarm after the first days."""
+    points = _office_hours(10)
+    quiet_day = 8 * DAY
+    for i in range(quiet_day, quiet_day + DAY):
+        points[i] = (points[i][0], 20.0 + 1.5 * math.sin(i * 1.7))
+    scores = score_series(points)
+    assert max(scores[3 * DAY : quiet_day + 9 * 12]) < ANOMALY_THRESHOLD
+    assert max(scores[quiet_day + 9 * 12 : quiet_day + 18 * 12]) >= ANOMALY_THRESHOLD
+
+
+def test_bursts_at_any_time_of_day_do_not_trust_a_daily_profile() -> None:
+    """Bursts of familiar heights at irregular times of day: the profile would find each new hour
+    novel, but it is never trusted (it predicts no better than the wrong time of day), so no
+    alarm after the first days."""
+    values = [0.0] * (10 * DAY)
+    position = 40
+    while position < len(values) - 4:
+        values[position : position + 3] = [3e7, 9e7, 5e7]
+        position += 37 + (position * 7919) % 61
+    scores = score_series((i * STEP, v) for i, v in enumerate(values))
+    assert max(scores[3 * DAY :]) < ANOMALY_THRESHOLD
+
+
+def test_a_version_3_state_is_read_and_gains_an_empty_daily_profile() -> None:
+    """States written before the daily profile keep their learned facts after an upgrade."""
+    points = _seasonal(2)
+    detector = StreamingDetector()
+    for t, v in points:
+        detector.update(t, v)
+    old = detector.to_state()
+    old["version"] = 3
+    del old["profile"]
+    upgraded = StreamingDetector.from_state(json.loads(json.dumps(old)))
+    assert upgraded.to_state()["facts"] == detector.to_state()["facts"]
+    assert upgraded.to_state()["profile"]["facts"] == []
+    assert 0.0 <= upgraded.update(points[-1][0] + STEP, points[-1][1]) <= 1.0
+
+
+def test_a_profile_without_a_season_is_a_state_error() -> None:
+    """A state whose profile contradicts its seasons is damaged, not silently repaired."""
+    state = StreamingDetector(season_s=()).to_state()
+    assert state["profile"] is None
+    state["profile"] = StreamingDetector().to_state()["profile"]
+    with pytest.raises(StateError):
+        StreamingDetector.from_state(state)

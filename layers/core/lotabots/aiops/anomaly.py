@@ -1,6 +1,7 @@
 """Streaming anomaly scores for one metric series (causal, constant work per point).
 
-A contextual detector in the style of CAD-OSE (written from its published description), per point:
+A contextual detector in the style of CAD-OSE (written from its published description), with a
+learned daily profile beside it. Per point:
 
 1. **Levels.** The value is normalised to [0, 1] by the series' running minimum and maximum
    (widened by `RANGE_MARGIN` of the span whenever a value falls outside, so the range settles)
@@ -18,7 +19,18 @@ A contextual detector in the style of CAD-OSE (written from its published descri
    scores): a one-sided normal tail probability p, scored `-log10(p) / LOG10_FLOOR` clipped to
    [0, 1]. So a series whose values are always a little novel (noise) needs much more novelty to
    alarm than a regular one.
-5. **One alert per incident.** After a score reaches `ANOMALY_THRESHOLD`, later scores within
+5. **Daily profile.** The shortest season (a day by default) is cut into `PHASE_BUCKETS` phases; a
+   phase fact `(phase, level)` is known when the level (within one level) was seen at that phase
+   on an earlier cycle (first seen at least half a season ago, last seen within the longest
+   season). Its novelty has its own rarity. The profile is *trusted* when its novelty is under
+   `PROFILE_TRUST_RATIO` of the novelty the same facts have half a season away (it predicts the
+   series better than the wrong time of day does) and that shifted novelty is at least
+   `PROFILE_SHAPE_FLOOR` (the series has a daily shape at all). Only a trusted profile counts: a
+   level the profile has never seen at this time of day (a missing daily peak, whose levels and
+   transitions are all familiar) scores by the profile's rarity, and a value the profile expects
+   at this time of day (not beyond the range) scores only by it, so a familiar daily edge that
+   jitters by a few minutes is not an anomaly. Bursty or flat series never trust their profile.
+6. **One alert per incident.** After a score reaches `ANOMALY_THRESHOLD`, later scores within
    `SUPPRESS_S` seconds are capped just below it (as NAB's HTM and CAD-OSE detectors do).
 
 Time constants are in seconds; lags and the short mean count points (the sequence is what is
@@ -39,7 +51,9 @@ from lotabots.aiops.state import StateError, check_envelope, field, finite_numbe
 __all__ = ["ANOMALY_THRESHOLD", "StateError", "StreamingDetector", "score_series"]
 
 STATE_KIND = "lotabots.aiops.anomaly"
-STATE_VERSION = 3
+STATE_VERSION = 4
+# Version 3 states (before the daily profile) are read and upgraded: the profile starts empty.
+READABLE_VERSIONS = (3,)
 
 # Scores at or above this are anomalies (the value NAB's optimiser picks across the corpus):
 # novelty rarer than p = 10**(-0.3 * LOG10_FLOOR) = 1e-3.
@@ -63,8 +77,117 @@ LOG10_FLOOR = 10.0
 SUPPRESS_S = 6 * 3600.0
 # Warm-up: no score until this much time has been seen (novelty is high while facts are learned).
 WARMUP_S = 6 * 3600.0
+# The daily profile: hour-long phases of a day; trusted when its novelty is under a quarter of the
+# novelty half a day away, and that is at least one point in twenty.
+PHASE_BUCKETS = 24
+PROFILE_LEVEL_TOLERANCE = 1
+PROFILE_TRUST_RATIO = 0.25
+PROFILE_SHAPE_FLOOR = 0.05
 # Values are clipped to +-1e100 so the arithmetic never overflows to inf/NaN.
 VALUE_LIMIT = 1e100
+
+
+class _Rarity:
+    """How rare the recent novelty is against its own exponentially weighted mean and deviation."""
+
+    def __init__(self) -> None:
+        self.recent: deque[float] = deque(maxlen=SHORT_POINTS)
+        self.mean = 0.0
+        self.var = 0.0
+
+    def score(self, novelty: float, dt: float) -> float:
+        """The score of the short mean (judged before `novelty` joins the long-run statistics)."""
+        self.recent.append(novelty)
+        short = sum(self.recent) / len(self.recent)
+        z = (short - self.mean) / max(math.sqrt(self.var), NOVELTY_SD_FLOOR)
+        alpha = 1.0 - math.exp(-dt / TAU_LONG_S)
+        deviation = novelty - self.mean
+        self.mean += alpha * deviation
+        self.var = (1 - alpha) * (self.var + alpha * deviation * deviation)
+        return _calibrate(z)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"recent": list(self.recent), "mean": self.mean, "var": self.var}
+
+    def restore(self, body: dict[str, Any]) -> None:
+        self.mean = finite_number(field(body, "mean"), "mean")
+        self.var = finite_number(field(body, "var"), "var")
+        require(self.var >= 0, "a novelty variance is negative")
+        recent = field(body, "recent")
+        require(isinstance(recent, list) and len(recent) <= SHORT_POINTS, "recent novelty is damaged")
+        for value in recent:
+            novelty = finite_number(value, "a novelty")
+            require(0.0 <= novelty <= 1.0, "a novelty is out of range")
+            self.recent.append(novelty)
+
+
+class _DailyProfile:
+    """Which levels recur at each phase of the shortest season (see step 5 of the module doc)."""
+
+    def __init__(self, period_s: float, expiry_s: float) -> None:
+        self.period_s = period_s
+        self.expiry_s = expiry_s
+        self.facts: dict[int, tuple[float, float]] = {}  # phase * LEVELS + level -> first, last seen
+        self.rarity = _Rarity()
+        self.shifted_mean = 0.0  # novelty of the facts half a season away
+
+    def _phase(self, timestamp: float, shift: int = 0) -> int:
+        return (int(timestamp % self.period_s / self.period_s * PHASE_BUCKETS) + shift) % PHASE_BUCKETS
+
+    def _recurs(self, code: int, timestamp: float) -> bool:
+        seen = self.facts.get(code)
+        if seen is None:
+            return False
+        first, last = seen
+        return timestamp - last <= self.expiry_s and timestamp - first >= self.period_s / 2
+
+    def _known(self, phase: int, level: int, timestamp: float) -> bool:
+        low = max(0, level - PROFILE_LEVEL_TOLERANCE)
+        high = min(LEVELS - 1, level + PROFILE_LEVEL_TOLERANCE)
+        return any(self._recurs(phase * LEVELS + q, timestamp) for q in range(low, high + 1))
+
+    def update(self, timestamp: float, level: int, extreme: bool, dt: float) -> tuple[bool, bool, float]:
+        """(trusted, expected, score) for this point, then learn it."""
+        phase = self._phase(timestamp)
+        expected = not extreme and self._known(phase, level, timestamp)
+        shifted = not extreme and self._known(self._phase(timestamp, PHASE_BUCKETS // 2), level, timestamp)
+        alpha = 1.0 - math.exp(-dt / TAU_LONG_S)
+        self.shifted_mean += alpha * ((0.0 if shifted else 1.0) - self.shifted_mean)
+        code = phase * LEVELS + level
+        seen = self.facts.get(code)
+        first = seen[0] if seen is not None and timestamp - seen[1] <= self.expiry_s else timestamp
+        self.facts[code] = (first, timestamp)
+        trusted = (
+            self.shifted_mean >= PROFILE_SHAPE_FLOOR
+            and self.rarity.mean < PROFILE_TRUST_RATIO * self.shifted_mean
+        )
+        score = self.rarity.score(0.0 if expected else 1.0, dt)
+        return trusted, expected, score
+
+    def to_state(self, now: float | None) -> dict[str, Any]:
+        facts = sorted(
+            (code, first, last)
+            for code, (first, last) in self.facts.items()
+            if now is None or now - last <= self.expiry_s
+        )
+        return {
+            "facts": [list(fact) for fact in facts],
+            "shifted_mean": self.shifted_mean,
+            **self.rarity.to_state(),
+        }
+
+    def restore(self, body: Any) -> None:
+        require(isinstance(body, dict), "the daily profile is damaged")
+        self.rarity.restore(body)
+        self.shifted_mean = finite_number(field(body, "shifted_mean"), "shifted_mean")
+        require(0.0 <= self.shifted_mean <= 1.0, "shifted_mean is out of range")
+        facts = field(body, "facts")
+        require(isinstance(facts, list) and len(facts) <= PHASE_BUCKETS * LEVELS, "profile facts are damaged")
+        for fact in facts:
+            require(isinstance(fact, list) and len(fact) == 3, "a profile fact is damaged")
+            code, first, last = fact
+            require(_is_int(code) and 0 <= code < PHASE_BUCKETS * LEVELS, "a profile fact code is damaged")
+            self.facts[code] = (finite_number(first, "a fact time"), finite_number(last, "a fact time"))
 
 
 class StreamingDetector:
@@ -77,15 +200,14 @@ class StreamingDetector:
         positive = [s for s in self.season_s if s > 0]
         # facts unseen for the longest season are forgotten (never, without a season)
         self._expiry: float | None = float(max(positive)) if positive else None
+        self._profile = _DailyProfile(float(min(positive)), float(max(positive))) if positive else None
         self._first_t: float | None = None
         self._last_t: float | None = None
         self._low = 0.0
         self._high = 0.0
         self._levels: deque[int] = deque(maxlen=LAGS)
         self._facts: dict[int, float] = {}  # fact code -> last time seen
-        self._recent: deque[float] = deque(maxlen=SHORT_POINTS)
-        self._mean = 0.0  # of novelty
-        self._var = 0.0
+        self._rarity = _Rarity()
         self._last_alert: float | None = None
 
     def _level(self, value: float) -> int:
@@ -130,14 +252,11 @@ class StreamingDetector:
         for code in codes:
             self._facts[code] = timestamp
         self._levels.append(level)
-        self._recent.append(novelty)
-        short = sum(self._recent) / len(self._recent)
-        z = (short - self._mean) / max(math.sqrt(self._var), NOVELTY_SD_FLOOR)
-        score = _calibrate(z)
-        alpha = 1.0 - math.exp(-dt / TAU_LONG_S)
-        deviation = novelty - self._mean
-        self._mean += alpha * deviation
-        self._var = (1 - alpha) * (self._var + alpha * deviation * deviation)
+        score = self._rarity.score(novelty, dt)
+        if self._profile is not None:
+            trusted, expected, profile_score = self._profile.update(timestamp, level, extreme, dt)
+            if trusted:
+                score = profile_score if expected else max(score, profile_score)
         if timestamp - self._first_t < self.warmup_s:
             return 0.0
         return self._suppress(timestamp, score)
@@ -151,7 +270,8 @@ class StreamingDetector:
         return score
 
     def to_state(self) -> dict[str, Any]:
-        """JSON state; expired facts are dropped (at most LAGS * LEVELS**2 = 1,792 facts)."""
+        """JSON state; expired facts are dropped (at most LAGS * LEVELS**2 = 1,792 facts and
+        PHASE_BUCKETS * LEVELS = 384 profile facts)."""
         facts = {
             code: seen
             for code, seen in self._facts.items()
@@ -168,15 +288,14 @@ class StreamingDetector:
             "high": self._high,
             "levels": list(self._levels),
             "facts": [[code, seen] for code, seen in sorted(facts.items())],
-            "recent": list(self._recent),
-            "mean": self._mean,
-            "var": self._var,
+            **self._rarity.to_state(),
             "last_alert": self._last_alert,
+            "profile": None if self._profile is None else self._profile.to_state(self._last_t),
         }
 
     @classmethod
     def from_state(cls, state: Any) -> StreamingDetector:
-        body = check_envelope(state, STATE_KIND, STATE_VERSION)
+        body = check_envelope(state, STATE_KIND, STATE_VERSION, readable=READABLE_VERSIONS)
         seasons = field(body, "season_s")
         require(
             isinstance(seasons, list)
@@ -188,9 +307,10 @@ class StreamingDetector:
         for name in ("first_t", "last_t", "last_alert"):
             raw = field(body, name)
             setattr(detector, f"_{name}", None if raw is None else finite_number(raw, name))
-        for name in ("low", "high", "mean", "var"):
+        for name in ("low", "high"):
             setattr(detector, f"_{name}", finite_number(field(body, name), name))
-        require(detector._low <= detector._high and detector._var >= 0, "range or variance is damaged")
+        require(detector._low <= detector._high, "the range is damaged")
+        detector._rarity.restore(body)
         levels = field(body, "levels")
         require(
             isinstance(levels, list)
@@ -199,12 +319,6 @@ class StreamingDetector:
             "levels are damaged",
         )
         detector._levels.extend(levels)
-        recent = field(body, "recent")
-        require(isinstance(recent, list) and len(recent) <= SHORT_POINTS, "recent novelty is damaged")
-        for value in recent:
-            novelty = finite_number(value, "a novelty")
-            require(0.0 <= novelty <= 1.0, "a novelty is out of range")
-            detector._recent.append(novelty)
         facts = field(body, "facts")
         require(isinstance(facts, list) and len(facts) <= LAGS * LEVELS * LEVELS, "facts are damaged")
         for fact in facts:
@@ -212,6 +326,12 @@ class StreamingDetector:
             code, seen = fact
             require(_is_int(code) and 0 <= code < LAGS * LEVELS * LEVELS, "a fact code is damaged")
             detector._facts[code] = finite_number(seen, "a fact time")
+        if body["version"] == STATE_VERSION:  # an older state's profile starts empty
+            profile = field(body, "profile")
+            if detector._profile is None:
+                require(profile is None, "a daily profile without a season")
+            else:
+                detector._profile.restore(profile)
         return detector
 
 

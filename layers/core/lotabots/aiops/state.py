@@ -15,13 +15,14 @@ class StateError(ValueError):
     """A persisted state is corrupt or incompatible with this version of the algorithm."""
 
 
-def check_envelope(state: Any, kind: str, version: int) -> dict[str, Any]:
-    """Return `state` as a dict after checking its `kind` and `version` fields."""
+def check_envelope(state: Any, kind: str, version: int, *, readable: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Return `state` as a dict after checking its `kind` and `version` fields (`version`, or an
+    older one in `readable` that the caller upgrades)."""
     if not isinstance(state, dict):
         raise StateError(f"{kind} state is not a JSON object")
     if state.get("kind") != kind:
         raise StateError(f"state is not a {kind} state (kind {state.get('kind')!r})")
-    if state.get("version") != version:
+    if state.get("version") != version and state.get("version") not in readable:
         raise StateError(f"{kind} state version {state.get('version')!r} is not {version}")
     return state
 
