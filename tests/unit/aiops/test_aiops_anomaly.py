@@ -217,3 +217,15 @@ def test_a_profile_without_a_season_is_a_state_error() -> None:
     state["profile"] = StreamingDetector().to_state()["profile"]
     with pytest.raises(StateError):
         StreamingDetector.from_state(state)
+
+
+def test_a_detector_without_its_daily_profile_keeps_that_in_its_state() -> None:
+    """The contextual detector alone (the benchmarks' ablation) round-trips as itself."""
+    points = _office_hours(3)
+    alone = StreamingDetector(daily_profile=False)
+    for t, v in points[:400]:
+        alone.update(t, v)
+    state = alone.to_state()
+    assert state["profile"] is None
+    restored = StreamingDetector.from_state(json.loads(json.dumps(state)))
+    assert [restored.update(t, v) for t, v in points[400:]] == [alone.update(t, v) for t, v in points[400:]]

@@ -27,9 +27,10 @@ learned daily profile beside it. Per point:
    series better than the wrong time of day does) and that shifted novelty is at least
    `PROFILE_SHAPE_FLOOR` (the series has a daily shape at all). Only a trusted profile counts: a
    level the profile has never seen at this time of day (a missing daily peak, whose levels and
-   transitions are all familiar) scores by the profile's rarity, and a value the profile expects
-   at this time of day (not beyond the range) scores only by it, so a familiar daily edge that
-   jitters by a few minutes is not an anomaly. Bursty or flat series never trust their profile.
+   transitions are all familiar) scores by the profile's rarity, and a value whose very level
+   recurs at this time of day (not beyond the range) scores only by it, so a familiar daily edge
+   that jitters by a few minutes is not an anomaly. Bursty or flat series never trust their
+   profile.
 6. **One alert per incident.** After a score reaches `ANOMALY_THRESHOLD`, later scores within
    `SUPPRESS_S` seconds are capped just below it (as NAB's HTM and CAD-OSE detectors do).
 
@@ -147,13 +148,15 @@ class _DailyProfile:
         return any(self._recurs(phase * LEVELS + q, timestamp) for q in range(low, high + 1))
 
     def update(self, timestamp: float, level: int, extreme: bool, dt: float) -> tuple[bool, bool, float]:
-        """(trusted, expected, score) for this point, then learn it."""
+        """(trusted, usual, score) for this point, then learn it. Novel: no level within the
+        tolerance recurs at this phase. Usual (so excused): this very level recurs here."""
         phase = self._phase(timestamp)
+        code = phase * LEVELS + level
         expected = not extreme and self._known(phase, level, timestamp)
+        usual = not extreme and self._recurs(code, timestamp)
         shifted = not extreme and self._known(self._phase(timestamp, PHASE_BUCKETS // 2), level, timestamp)
         alpha = 1.0 - math.exp(-dt / TAU_LONG_S)
         self.shifted_mean += alpha * ((0.0 if shifted else 1.0) - self.shifted_mean)
-        code = phase * LEVELS + level
         seen = self.facts.get(code)
         first = seen[0] if seen is not None and timestamp - seen[1] <= self.expiry_s else timestamp
         self.facts[code] = (first, timestamp)
@@ -162,7 +165,7 @@ class _DailyProfile:
             and self.rarity.mean < PROFILE_TRUST_RATIO * self.shifted_mean
         )
         score = self.rarity.score(0.0 if expected else 1.0, dt)
-        return trusted, expected, score
+        return trusted, usual, score
 
     def to_state(self, now: float | None) -> dict[str, Any]:
         facts = sorted(
@@ -193,14 +196,23 @@ class _DailyProfile:
 class StreamingDetector:
     """One per series. `update` returns a score in [0, 1]; never raises on NaN/inf/gaps."""
 
-    def __init__(self, *, season_s: Sequence[int] = (86400, 604800), warmup_s: float = WARMUP_S) -> None:
+    def __init__(
+        self,
+        *,
+        season_s: Sequence[int] = (86400, 604800),
+        warmup_s: float = WARMUP_S,
+        daily_profile: bool = True,
+    ) -> None:
         self.season_s = tuple(int(s) for s in season_s)
         # A deployment's detectors learn for WARMUP_S; the local stack, minutes old, shortens it.
         self.warmup_s = max(0.0, float(warmup_s))
         positive = [s for s in self.season_s if s > 0]
         # facts unseen for the longest season are forgotten (never, without a season)
         self._expiry: float | None = float(max(positive)) if positive else None
-        self._profile = _DailyProfile(float(min(positive)), float(max(positive))) if positive else None
+        # without a season there is no profile; `daily_profile=False` is the contextual detector alone
+        self._profile = (
+            _DailyProfile(float(min(positive)), float(max(positive))) if positive and daily_profile else None
+        )
         self._first_t: float | None = None
         self._last_t: float | None = None
         self._low = 0.0
@@ -254,9 +266,9 @@ class StreamingDetector:
         self._levels.append(level)
         score = self._rarity.score(novelty, dt)
         if self._profile is not None:
-            trusted, expected, profile_score = self._profile.update(timestamp, level, extreme, dt)
+            trusted, usual, profile_score = self._profile.update(timestamp, level, extreme, dt)
             if trusted:
-                score = profile_score if expected else max(score, profile_score)
+                score = profile_score if usual else max(score, profile_score)
         if timestamp - self._first_t < self.warmup_s:
             return 0.0
         return self._suppress(timestamp, score)
@@ -328,8 +340,10 @@ class StreamingDetector:
             detector._facts[code] = finite_number(seen, "a fact time")
         if body["version"] == STATE_VERSION:  # an older state's profile starts empty
             profile = field(body, "profile")
-            if detector._profile is None:
-                require(profile is None, "a daily profile without a season")
+            if profile is None:
+                detector._profile = None
+            elif detector._profile is None:
+                raise StateError("a daily profile without a season")
             else:
                 detector._profile.restore(profile)
         return detector
