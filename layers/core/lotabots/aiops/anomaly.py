@@ -152,8 +152,8 @@ class _DailyProfile:
         tolerance recurs at this phase. Usual (so excused): this very level recurs here."""
         phase = self._phase(timestamp)
         code = phase * LEVELS + level
-        expected = not extreme and self._known(phase, level, timestamp)
         usual = not extreme and self._recurs(code, timestamp)
+        expected = usual or (not extreme and self._known(phase, level, timestamp))
         shifted = not extreme and self._known(self._phase(timestamp, PHASE_BUCKETS // 2), level, timestamp)
         alpha = 1.0 - math.exp(-dt / TAU_LONG_S)
         self.shifted_mean += alpha * ((0.0 if shifted else 1.0) - self.shifted_mean)
